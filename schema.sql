@@ -1,0 +1,47 @@
+-- Schema of the rooms store in MariaDB (MARIADB_URL). The server applies it at
+-- every start, idempotently, through src/persistence/schema.ts:
+--
+-- * The file is a list of numbered steps ("-- @step N: what it does"), N = 1, 2, 3...
+-- * schema_version holds one row per step applied. At start the server takes a
+--   named lock (GET_LOCK, so two servers starting together do not race), reads
+--   MAX(version), runs every step above it in order, recording each one.
+-- * A later change is a NEW step appended at the end; a released step is never
+--   edited. MariaDB commits DDL at once, so a step that dies half-way runs again
+--   from its start: write steps that can run twice (CREATE ... IF NOT EXISTS,
+--   ALTER TABLE ... ADD COLUMN IF NOT EXISTS, CREATE INDEX IF NOT EXISTS), and
+--   keep them additive so a server one version older still works with the table.
+--   For example:
+--     -- @step 2: room topic
+--     ALTER TABLE rooms ADD COLUMN IF NOT EXISTS topic VARCHAR(200) CHARACTER SET utf8mb4 NULL;
+-- * Statements end with ";" at the end of a line; lines starting with "--" are
+--   comments. No ";" inside a statement.
+--
+-- The account in MARIADB_URL needs SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER
+-- and INDEX on its database (and CREATE on the server if the database does not
+-- exist yet, which the server then creates).
+
+-- @step 1: rooms and schema_version
+CREATE TABLE IF NOT EXISTS schema_version (
+  version INT NOT NULL PRIMARY KEY,
+  description VARCHAR(200) NOT NULL,
+  applied_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- room_key: the contract allows only A-Z a-z 0-9 _ - . ~ and compares exactly,
+--   so ascii_bin: "Ops" and "ops" are two keys, and no collation folds them.
+-- owner: up to 64 characters of any Unicode, so utf8mb4 (emoji included).
+-- created_at, last_activity: ms since the epoch as BIGINT, not DATETIME, so the
+--   value is the same whatever the session time zone and keeps its milliseconds.
+--   Read them with FROM_UNIXTIME(created_at / 1000).
+-- status: 'live' (had members when last written) or 'idle' (empty, kept until
+--   the retention period ends, then deleted).
+CREATE TABLE IF NOT EXISTS rooms (
+  room_key VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  owner VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+  created_at BIGINT NOT NULL,
+  status ENUM('live', 'idle') NOT NULL,
+  last_activity BIGINT NOT NULL,
+  updated_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),
+  PRIMARY KEY (room_key),
+  KEY rooms_status_activity (status, last_activity)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;

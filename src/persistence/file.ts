@@ -1,0 +1,197 @@
+// The embedded default store: every room in DATA_DIR/rooms.json, rewritten whole
+// and atomically (temp file, fsync, rename, fsync of the folder) for each group
+// of writes. Also the file format, whose decoder refuses rather than guesses.
+
+import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Backend } from './queued-store';
+import { StoreStartError, type PendingOp, type RoomRecord } from './types';
+
+export const FILE_NAME = 'rooms.json';
+export const FILE_FORMAT = 'rooms-store';
+export const FILE_VERSION = 1;
+const TEMP_PREFIX = `${FILE_NAME}.tmp-`;
+
+/**
+ * The file: {"format":"rooms-store","version":1,"savedAt":ISO,"rooms":[...]},
+ * one room per line so that a person can read or diff it. A later format bumps
+ * version; this code refuses versions it does not know rather than drop fields.
+ */
+export function encodeSnapshot(records: Iterable<RoomRecord>, now: Date = new Date()): string {
+  const lines: string[] = [];
+  for (const r of records) {
+    lines.push(JSON.stringify({ room: r.room, owner: r.owner, createdAt: r.createdAt, status: r.status, lastActivity: r.lastActivity }));
+  }
+  const head = `{"format":${JSON.stringify(FILE_FORMAT)},"version":${FILE_VERSION},"savedAt":${JSON.stringify(now.toISOString())},"rooms":[`;
+  return lines.length === 0 ? `${head}]}\n` : `${head}\n${lines.join(',\n')}\n]}\n`;
+}
+
+/** Returns the rooms, or throws an Error saying what is wrong (never a partial result). */
+export function decodeSnapshot(text: string): RoomRecord[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`it is not valid JSON (${(err as Error).message})`);
+  }
+  if (!isObject(doc) || doc.format !== FILE_FORMAT) throw new Error(`it is not a rooms store file (no "format": "${FILE_FORMAT}")`);
+  if (doc.version !== FILE_VERSION) throw new Error(`it has format version ${JSON.stringify(doc.version)}, this server reads version ${FILE_VERSION} (written by a newer server?)`);
+  if (!Array.isArray(doc.rooms)) throw new Error('its "rooms" is not a list');
+  const seen = new Set<string>();
+  return doc.rooms.map((r: unknown, i: number) => {
+    const where = `room #${i + 1}`;
+    if (!isObject(r)) throw new Error(`${where} is not an object`);
+    if (typeof r.room !== 'string' || r.room.length === 0) throw new Error(`${where} has no room key`);
+    if (seen.has(r.room)) throw new Error(`room ${JSON.stringify(r.room)} appears twice`);
+    seen.add(r.room);
+    if (typeof r.owner !== 'string') throw new Error(`room ${JSON.stringify(r.room)} has no owner`);
+    if (!isTime(r.createdAt) || !isTime(r.lastActivity)) throw new Error(`room ${JSON.stringify(r.room)} has a bad createdAt or lastActivity`);
+    if (r.status !== 'live' && r.status !== 'idle') throw new Error(`room ${JSON.stringify(r.room)} has unknown status ${JSON.stringify(r.status)}`);
+    return { room: r.room, owner: r.owner, createdAt: r.createdAt, status: r.status, lastActivity: r.lastActivity };
+  });
+}
+
+export interface FileBackendOptions {
+  /** generous: a large file on a slow disk may take seconds to fsync */
+  writeTimeoutMs: number;
+}
+
+export class FileBackend implements Backend {
+  readonly kind = 'file' as const;
+  readonly description: string;
+  /** group commit: one snapshot holds everything queued meanwhile */
+  readonly maxBatch = Number.POSITIVE_INFINITY;
+  readonly writeTimeoutMs: number;
+  readonly path: string;
+  /** snapshots renamed into place; tests use it to see group commit at work */
+  writes = 0;
+
+  private committed = new Map<string, RoomRecord>();
+  private started = false;
+  private tempCounter = 0;
+  // Writes run one after another even if the store gave up waiting on one (a
+  // timeout), so an older snapshot can never be renamed over a newer one.
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly dataDir: string,
+    options: FileBackendOptions = { writeTimeoutMs: 30_000 },
+  ) {
+    this.path = join(dataDir, FILE_NAME);
+    this.description = `file ${this.path}`;
+    this.writeTimeoutMs = options.writeTimeoutMs;
+  }
+
+  async connect(): Promise<void> {
+    if (this.started) {
+      // After a failed write: the folder may have been removed meanwhile.
+      await mkdir(this.dataDir, { recursive: true });
+      return;
+    }
+    try {
+      await mkdir(this.dataDir, { recursive: true });
+    } catch (err) {
+      throw new StoreStartError(`cannot create DATA_DIR ${this.dataDir} for the room store (${code(err)}). Fix DATA_DIR or its permissions.`);
+    }
+    let text: string | null = null;
+    try {
+      text = await readFile(this.path, 'utf8');
+    } catch (err) {
+      if (code(err) !== 'ENOENT') {
+        throw new StoreStartError(`cannot read the room store ${this.path} (${code(err)}). It was left untouched. Fix its permissions, or move it away to start with no rooms.`);
+      }
+    }
+    if (text !== null) {
+      let records: RoomRecord[];
+      try {
+        records = decodeSnapshot(text);
+      } catch (err) {
+        throw new StoreStartError(
+          `the room store ${this.path} is unreadable: ${(err as Error).message}. It was left untouched. ` +
+            `Restore it from a backup, repair it, or move it away to start with no rooms.`,
+        );
+      }
+      this.committed = new Map(records.map((r) => [r.room, r]));
+    }
+    await this.removeStaleTemps();
+    this.started = true;
+  }
+
+  async load(): Promise<RoomRecord[]> {
+    return [...this.committed.values()];
+  }
+
+  write(ops: readonly PendingOp[]): Promise<void> {
+    const run = this.chain.then(() => this.writeSnapshot(ops));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  classify(): 'transient' | 'data' {
+    // Disk full, I/O error, folder gone: all may heal, none is the data's fault.
+    return 'transient';
+  }
+
+  abort(): void {
+    // A file write cannot be cancelled; the chain keeps later writes behind it.
+  }
+
+  async close(): Promise<void> {
+    await this.chain;
+  }
+
+  private async writeSnapshot(ops: readonly PendingOp[]): Promise<void> {
+    const next = new Map(this.committed);
+    for (const op of ops) {
+      if (op.kind === 'save') next.set(op.room, op.record);
+      else next.delete(op.room);
+    }
+    const temp = join(this.dataDir, `${TEMP_PREFIX}${process.pid}-${++this.tempCounter}`);
+    try {
+      const handle = await open(temp, 'w', 0o644);
+      try {
+        await handle.writeFile(encodeSnapshot(next.values()), 'utf8');
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temp, this.path);
+    } catch (err) {
+      await unlink(temp).catch(() => undefined);
+      throw err;
+    }
+    // The rename is durable only once the folder's entry is on disk.
+    const dir = await open(this.dataDir, 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+    this.committed = next;
+    this.writes++;
+  }
+
+  /** Temp files left by a crash mid-write; rooms.json itself was never touched by them. */
+  private async removeStaleTemps(): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(this.dataDir);
+    } catch {
+      return;
+    }
+    await Promise.all(names.filter((n) => n.startsWith(TEMP_PREFIX)).map((n) => unlink(join(this.dataDir, n)).catch(() => undefined)));
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isTime(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v);
+}
+
+function code(err: unknown): string {
+  const c = (err as { code?: unknown }).code;
+  return typeof c === 'string' ? c : (err as Error).message;
+}

@@ -1,0 +1,387 @@
+// The MariaDB backend: MARIADB_URL parsing, the connection pool, schema at
+// connect, batched upserts/deletes in one transaction, and the sorting of
+// connector errors into "stop the start", "outage" and "bad data".
+
+import { readFile } from 'node:fs/promises';
+import type { EventEmitter } from 'node:events';
+import mariadb, { type Connection, type ConnectionConfig, type Pool, type PoolConnection } from 'mariadb';
+import type { Backend } from './queued-store';
+import { applySchema, parseSchema, SCHEMA_FILE, SchemaLockError, type SchemaStep } from './schema';
+import { StoreStartError, type PendingOp, type RoomRecord, type RoomStatus, type StoreLog } from './types';
+
+export interface MariadbTarget {
+  host: string;
+  port: number;
+  user: string;
+  password: string | undefined;
+  database: string;
+}
+
+const URL_SHAPE = 'mariadb://USER[:PASSWORD]@HOST[:PORT]/DATABASE';
+
+/** Parses MARIADB_URL; errors never repeat the URL, which may hold a password. */
+export function parseMariadbUrl(raw: string): MariadbTarget {
+  const bad = (why: string) => new StoreStartError(`MARIADB_URL ${why}; expected ${URL_SHAPE}, e.g. mariadb://root@127.0.0.1:3306/rooms`);
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    throw bad('is not a URL');
+  }
+  if (url.protocol !== 'mariadb:' && url.protocol !== 'mysql:') throw bad(`has scheme "${url.protocol}" (must be mariadb: or mysql:)`);
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (!host) throw bad('has no host');
+  const port = url.port === '' ? 3306 : Number(url.port);
+  let user: string;
+  let password: string | undefined;
+  try {
+    user = decodeURIComponent(url.username);
+    password = url.password === '' ? undefined : decodeURIComponent(url.password);
+  } catch {
+    throw bad('has a badly percent-encoded user or password');
+  }
+  if (!user) throw bad('has no user');
+  const path = url.pathname.replace(/^\//, '');
+  if (!path) throw bad('names no database');
+  let database: string;
+  try {
+    database = decodeURIComponent(path);
+  } catch {
+    throw bad('has a badly percent-encoded database name');
+  }
+  // The name goes into CREATE DATABASE when it is missing, where identifiers
+  // cannot be parameters: allow only what needs no quoting tricks.
+  if (!/^[A-Za-z0-9_$-]{1,64}$/.test(database)) throw bad(`has database name "${database}" (use 1-64 of A-Z a-z 0-9 _ $ -)`);
+  if (url.search || url.hash) throw bad('has options after the database name (none are supported)');
+  return { host, port, user, password, database };
+}
+
+export function describeTarget(t: MariadbTarget): string {
+  const host = t.host.includes(':') ? `[${t.host}]` : t.host;
+  return `mariadb ${t.user}@${host}:${t.port}/${t.database}`;
+}
+
+export interface MariadbBackendOptions {
+  log: StoreLog;
+  /** also the acquire timeout base; short, so an outage is noticed within about a second */
+  connectTimeoutMs: number;
+  writeTimeoutMs: number;
+  poolSize: number;
+}
+
+export const DEFAULT_MARIADB_OPTIONS: Omit<MariadbBackendOptions, 'log'> = {
+  connectTimeoutMs: 1000,
+  writeTimeoutMs: 3000,
+  poolSize: 4,
+};
+
+// Errors that mean "cannot reach or use the server right now": retry later.
+// Node system errors (errno < 0) are handled apart: all of them are network trouble.
+const OUTAGE_CODES = new Set([
+  'ER_CONNECTION_ALREADY_CLOSED',
+  'ER_CMD_NOT_EXECUTED_DESTROYED',
+  'ER_SOCKET_UNEXPECTED_CLOSE',
+  'ER_CONNECTION_TIMEOUT',
+  'ER_CMD_CONNECTION_CLOSED',
+  'ER_SOCKET',
+  'ER_SOCKET_TIMEOUT',
+  'ER_POOL_ALREADY_CLOSED',
+  'ER_GET_CONNECTION_TIMEOUT',
+  'ER_ADD_CONNECTION_CLOSED_POOL',
+  'ER_CLOSING_POOL',
+  'ER_INITIAL_TIMEOUT_ERROR',
+  'ER_PING_TIMEOUT',
+  'ER_POOL_NOT_INITIALIZED',
+  'ER_POOL_NO_CONNECTION',
+]);
+const OUTAGE_SERVER_ERRNOS = new Set([
+  1040, // too many connections
+  1053, // server shutdown in progress
+  1205, // lock wait timeout
+  1213, // deadlock
+  1290, // read-only (a replica during fail-over)
+  1927, // connection killed
+  2002, 2003, 2006, 2013, // client-side "can't connect" / "gone away" / "lost connection"
+  4031, // disconnected for inactivity
+]);
+
+interface ErrorShape {
+  code?: unknown;
+  errno?: unknown;
+  sqlState?: unknown;
+}
+
+/** True for an error that retrying can fix (network, server restarting, lock trouble). */
+export function isOutage(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const { code, errno, sqlState } = err as ErrorShape;
+  if (typeof errno === 'number' && errno < 0) return true;
+  if (typeof code === 'string' && (OUTAGE_CODES.has(code) || /^E[A-Z]+$/.test(code))) return true;
+  if (typeof errno === 'number' && OUTAGE_SERVER_ERRNOS.has(errno)) return true;
+  return typeof sqlState === 'string' && sqlState.startsWith('08');
+}
+
+/** A rejected value (SQLSTATE class 22 data exception, 23 constraint) is never retried. */
+function isDataError(err: unknown): boolean {
+  const { sqlState } = err as ErrorShape;
+  return !isOutage(err) && typeof sqlState === 'string' && (sqlState.startsWith('22') || sqlState.startsWith('23'));
+}
+
+const UPSERT_HEAD = 'INSERT INTO rooms (room_key, owner, created_at, status, last_activity) VALUES ';
+const UPSERT_TAIL =
+  ' ON DUPLICATE KEY UPDATE owner = VALUES(owner), created_at = VALUES(created_at), status = VALUES(status), last_activity = VALUES(last_activity)';
+/** rows per statement: one round trip each, well under max_allowed_packet */
+const ROWS_PER_STATEMENT = 500;
+
+export class MariadbBackend implements Backend {
+  readonly kind = 'mariadb' as const;
+  readonly description: string;
+  readonly maxBatch = 2000;
+  readonly writeTimeoutMs: number;
+
+  private readonly target: MariadbTarget | null;
+  private readonly urlError: StoreStartError | null;
+  private schemaApplied = false;
+  private steps: SchemaStep[] | null = null;
+  private pool: Pool | null = null;
+  private current: PoolConnection | null = null;
+  private closed = false;
+
+  constructor(
+    url: string,
+    private readonly options: MariadbBackendOptions,
+  ) {
+    this.writeTimeoutMs = options.writeTimeoutMs;
+    // A bad URL is reported by open() (createStore itself does not throw).
+    try {
+      this.target = parseMariadbUrl(url);
+      this.urlError = null;
+      this.description = describeTarget(this.target);
+    } catch (err) {
+      this.target = null;
+      this.urlError = err as StoreStartError;
+      this.description = 'mariadb (invalid MARIADB_URL)';
+    }
+  }
+
+  async connect(): Promise<void> {
+    if (this.urlError) throw this.urlError;
+    const target = this.target!;
+    if (this.closed) throw new Error('store closed');
+    // A fresh connection rather than the pool: it fails at once with the real
+    // reason (refused, denied...) where the pool would wait for its acquire timeout.
+    const conn = await this.openConnection(target);
+    try {
+      if (!this.schemaApplied) {
+        this.steps ??= await this.readSchema();
+        try {
+          const result = await applySchema(conn, this.steps);
+          if (result.applied.length > 0) this.options.log('info', 'store.schema_applied', { store: this.description, from: result.from, to: result.to });
+        } catch (err) {
+          throw this.startError(err, 'applying schema.sql');
+        }
+        this.schemaApplied = true;
+      }
+    } finally {
+      await conn.end().catch(() => conn.destroy());
+    }
+    this.pool ??= this.createPool(target);
+  }
+
+  async load(): Promise<RoomRecord[]> {
+    const rows = (await this.requirePool().query('SELECT room_key, owner, created_at, status, last_activity FROM rooms')) as Record<string, unknown>[];
+    const records: RoomRecord[] = [];
+    for (const row of rows) {
+      let status = row.status as RoomStatus;
+      if (status !== 'live' && status !== 'idle') {
+        // A status added by a newer version: keep the room (its key matters more).
+        this.options.log('warn', 'store.unknown_status', { room: row.room_key, status: row.status });
+        status = 'idle';
+      }
+      records.push({
+        room: String(row.room_key),
+        owner: String(row.owner),
+        createdAt: Number(row.created_at),
+        status,
+        lastActivity: Number(row.last_activity),
+      });
+    }
+    return records;
+  }
+
+  async write(ops: readonly PendingOp[]): Promise<void> {
+    const upserts: unknown[][] = [];
+    const removes: string[] = [];
+    for (const op of ops) {
+      if (op.kind === 'save') {
+        const r = op.record;
+        upserts.push([r.room, r.owner, Math.trunc(r.createdAt), r.status, Math.trunc(r.lastActivity)]);
+      } else {
+        removes.push(op.room);
+      }
+    }
+    const conn = await this.requirePool().getConnection();
+    this.current = conn;
+    const statements: [string, unknown[]][] = [];
+    for (let i = 0; i < upserts.length; i += ROWS_PER_STATEMENT) {
+      const chunk = upserts.slice(i, i + ROWS_PER_STATEMENT);
+      statements.push([UPSERT_HEAD + chunk.map(() => '(?, ?, ?, ?, ?)').join(', ') + UPSERT_TAIL, chunk.flat()]);
+    }
+    for (let i = 0; i < removes.length; i += ROWS_PER_STATEMENT) {
+      const chunk = removes.slice(i, i + ROWS_PER_STATEMENT);
+      statements.push([`DELETE FROM rooms WHERE room_key IN (${chunk.map(() => '?').join(', ')})`, chunk]);
+    }
+    try {
+      if (statements.length === 1) {
+        // autocommit: durable when the server answers, one round trip
+        await conn.query(statements[0]![0], statements[0]![1]);
+      } else {
+        await conn.beginTransaction();
+        try {
+          for (const [sql, values] of statements) await conn.query(sql, values);
+          await conn.commit();
+        } catch (err) {
+          await conn.rollback().catch(() => undefined);
+          throw err;
+        }
+      }
+    } finally {
+      this.current = null;
+      await conn.release().catch(() => undefined);
+    }
+  }
+
+  classify(err: unknown): 'transient' | 'data' {
+    return isDataError(err) ? 'data' : 'transient';
+  }
+
+  async ping(): Promise<void> {
+    await this.requirePool().query('SELECT 1');
+  }
+
+  abort(): void {
+    // Destroying the socket makes the hung query reject; the server rolls back.
+    this.current?.destroy();
+    this.current = null;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const pool = this.pool;
+    this.pool = null;
+    if (pool) await pool.end();
+  }
+
+  // --- helpers ----------------------------------------------------------------
+
+  private requirePool(): Pool {
+    if (!this.pool) throw new Error('store not connected');
+    return this.pool;
+  }
+
+  private connectionConfig(target: MariadbTarget, withDatabase: boolean): ConnectionConfig {
+    return {
+      host: target.host,
+      port: target.port,
+      user: target.user,
+      password: target.password,
+      database: withDatabase ? target.database : undefined,
+      connectTimeout: this.options.connectTimeoutMs,
+      charset: 'utf8mb4',
+    };
+  }
+
+  private async openConnection(target: MariadbTarget): Promise<Connection> {
+    try {
+      return listen(await mariadb.createConnection(this.connectionConfig(target, true)));
+    } catch (err) {
+      if ((err as ErrorShape).code !== 'ER_BAD_DB_ERROR') throw this.startError(err, 'connecting');
+    }
+    // The database does not exist yet: create it, as a first start should just work.
+    let admin: Connection;
+    try {
+      admin = listen(await mariadb.createConnection(this.connectionConfig(target, false)));
+    } catch (err) {
+      throw this.startError(err, 'connecting');
+    }
+    try {
+      await admin.query(`CREATE DATABASE IF NOT EXISTS \`${target.database}\` CHARACTER SET utf8mb4`);
+      this.options.log('info', 'store.database_created', { store: this.description });
+    } catch (err) {
+      if (isOutage(err)) throw err;
+      throw new StoreStartError(
+        `MariaDB database "${target.database}" does not exist and user "${target.user}" may not create it (${shortMessage(err)}). ` +
+          `Create it (CREATE DATABASE \`${target.database}\`) and grant the user SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX on it, or fix the name in MARIADB_URL.`,
+      );
+    } finally {
+      await admin.end().catch(() => admin.destroy());
+    }
+    try {
+      return listen(await mariadb.createConnection(this.connectionConfig(target, true)));
+    } catch (err) {
+      throw this.startError(err, 'connecting');
+    }
+  }
+
+  /** Outages pass through unchanged (the caller retries); the rest becomes an operator message. */
+  private startError(err: unknown, doing: string): unknown {
+    if (err instanceof StoreStartError || isOutage(err)) return err;
+    const t = this.target!;
+    const grant = `GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX ON \`${t.database}\`.* TO '${t.user}'@'<host>'`;
+    const where = `MariaDB at ${t.host}:${t.port}`;
+    const errno = (err as ErrorShape).errno;
+    let why: string;
+    if (err instanceof SchemaLockError) why = `${where}: ${err.message}. Try again once the other server has started.`;
+    else if (errno === 1045 || errno === 1698)
+      why = `${where} refused the login of user "${t.user}" (wrong user or password). Fix the user and password in MARIADB_URL.`;
+    else if (errno === 1130) why = `${where} does not let user "${t.user}" connect from this host. Create the account for this host or use another user.`;
+    else if (errno === 1044)
+      why = `MariaDB user "${t.user}" has no access to database "${t.database}". As an administrator, run: ${grant}; or use another user in MARIADB_URL.`;
+    else if (errno === 1142 || errno === 1143 || errno === 1227 || errno === 1370)
+      why = `MariaDB user "${t.user}" lacks a privilege on database "${t.database}" needed while ${doing}. As an administrator, run: ${grant};`;
+    else why = `${where} failed while ${doing} for database "${t.database}".`;
+    return new StoreStartError(`${why} The server did not start; nothing stored was changed. (MariaDB said: ${shortMessage(err)})`);
+  }
+
+  private async readSchema(): Promise<SchemaStep[]> {
+    let text: string;
+    try {
+      text = await readFile(SCHEMA_FILE, 'utf8');
+    } catch (err) {
+      throw new StoreStartError(`cannot read the schema file ${SCHEMA_FILE.pathname} (${shortMessage(err)}); it ships with the server, reinstall or restore it.`);
+    }
+    try {
+      return parseSchema(text);
+    } catch (err) {
+      throw new StoreStartError(`the schema file ${SCHEMA_FILE.pathname} is malformed: ${shortMessage(err)}`);
+    }
+  }
+
+  private createPool(target: MariadbTarget): Pool {
+    const pool = mariadb.createPool({
+      ...this.connectionConfig(target, true),
+      connectionLimit: this.options.poolSize,
+      minimumIdle: 1,
+      // Short, so a write during an outage gives up (and is queued) within ~1.5 s.
+      acquireTimeout: Math.round(this.options.connectTimeoutMs * 1.5),
+      initializationTimeout: Math.round(this.options.connectTimeoutMs * 1.5),
+      idleTimeout: 60,
+    });
+    // Without a listener the pool's "cannot create a connection" event would
+    // crash the process; the store notices outages through failed writes.
+    // (The typings omit it, but the pool is an EventEmitter.)
+    (pool as unknown as EventEmitter).on('error', () => undefined);
+    return pool;
+  }
+}
+
+/** A connection emits 'error' when the server closes it; unhandled, that would crash. */
+function listen(conn: Connection): Connection {
+  conn.on('error', () => undefined);
+  return conn;
+}
+
+function shortMessage(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  return err.message.replace(/^\(conn:[^)]*\)\s*/, '').split('\n')[0]!;
+}

@@ -1,0 +1,130 @@
+// The bounded, per-room coalescing queue of writes owed to the store (sans-I/O).
+// It decides what is written next and who is told when; it never touches a
+// database or a file, so its rules can be tested exhaustively in memory.
+
+import type { PendingOp, WriteOutcome } from './types';
+
+export type Waiter = (outcome: WriteOutcome) => void;
+
+interface Entry {
+  op: PendingOp;
+  /** bumps on every new op for the room, so an older write's ack cannot erase a newer op */
+  seq: number;
+  /** callers waiting for this op to be durable */
+  waiters: Waiter[];
+}
+
+/** One op handed to the backend; its waiters are settled by ack/fail/drop. */
+export interface BatchItem {
+  op: PendingOp;
+  seq: number;
+  waiters: Waiter[];
+}
+
+export class PendingWrites {
+  // Map keeps first-queued order: a long outage drains oldest rooms first, and a
+  // room that changes again keeps its place (only its latest op is written).
+  private readonly entries = new Map<string, Entry>();
+  // Rooms with a caller awaiting durability go first, so a join does not wait
+  // behind an outage's backlog while that backlog drains.
+  private readonly urgent = new Set<string>();
+  private nextSeq = 1;
+
+  constructor(readonly limit: number) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  has(room: string): boolean {
+    return this.entries.has(room);
+  }
+
+  /** True when a room not yet queued would exceed the bound. */
+  isFullFor(room: string): boolean {
+    return !this.entries.has(room) && this.entries.size >= this.limit;
+  }
+
+  /** Queues op as the room's latest; the caller checks isFullFor first when the bound applies. */
+  put(op: PendingOp, waiter?: Waiter): void {
+    const seq = this.nextSeq++;
+    const entry = this.entries.get(op.room);
+    if (entry) {
+      entry.op = op;
+      entry.seq = seq;
+      if (waiter) entry.waiters.push(waiter);
+    } else {
+      this.entries.set(op.room, { op, seq, waiters: waiter ? [waiter] : [] });
+    }
+    if (waiter) this.urgent.add(op.room);
+  }
+
+  /**
+   * Up to max ops to write now, waiting callers first. Entries stay queued until
+   * acked, so a failed write loses nothing; the waiters move to the batch, so
+   * callers that arrive meanwhile wait for the next write of their room.
+   */
+  takeBatch(max: number): BatchItem[] {
+    const out: BatchItem[] = [];
+    const taken = new Set<string>();
+    const take = (room: string, entry: Entry) => {
+      out.push({ op: entry.op, seq: entry.seq, waiters: entry.waiters });
+      entry.waiters = [];
+      taken.add(room);
+      this.urgent.delete(room);
+    };
+    for (const room of this.urgent) {
+      if (out.length >= max) break;
+      const entry = this.entries.get(room);
+      if (entry) take(room, entry);
+      else this.urgent.delete(room);
+    }
+    for (const [room, entry] of this.entries) {
+      if (out.length >= max) break;
+      if (!taken.has(room)) take(room, entry);
+    }
+    return out;
+  }
+
+  /** The batch is durable: forget ops not superseded meanwhile, tell their callers. */
+  ack(items: readonly BatchItem[]): void {
+    for (const item of items) {
+      this.forgetIfCurrent(item);
+      settle(item.waiters, 'durable');
+    }
+  }
+
+  /** The batch was not written (store down): ops stay queued, callers hear 'queued'. */
+  fail(items: readonly BatchItem[]): void {
+    for (const item of items) settle(item.waiters, 'queued');
+  }
+
+  /** The database rejected this op's data for good: it is not retried. */
+  drop(item: BatchItem): void {
+    this.forgetIfCurrent(item);
+    settle(item.waiters, 'refused');
+  }
+
+  /** Tells every waiting caller outcome without forgetting their ops (used at close). */
+  releaseWaiters(outcome: WriteOutcome): void {
+    for (const entry of this.entries.values()) {
+      settle(entry.waiters, outcome);
+      entry.waiters = [];
+    }
+    this.urgent.clear();
+  }
+
+  private forgetIfCurrent(item: BatchItem): void {
+    const entry = this.entries.get(item.op.room);
+    if (entry && entry.seq === item.seq) {
+      // A caller that arrived after the take came with a new op and so a new seq:
+      // an entry whose seq still matches has no waiters left.
+      this.entries.delete(item.op.room);
+      this.urgent.delete(item.op.room);
+    }
+  }
+}
+
+function settle(waiters: readonly Waiter[], outcome: WriteOutcome): void {
+  for (const w of waiters) w(outcome);
+}

@@ -1,0 +1,61 @@
+// The store's public vocabulary: the records the room registry persists, the
+// outcome of a write, health, and the one error that stops a start. Everything
+// else in src/persistence depends on this file, never the other way round.
+
+export type RoomStatus = 'live' | 'idle';
+
+export interface RoomRecord {
+  room: string;
+  owner: string;
+  /** ms since the epoch */
+  createdAt: number;
+  status: RoomStatus;
+  /** ms since the epoch */
+  lastActivity: number;
+}
+
+/**
+ * - durable: committed (MariaDB) or fsynced and renamed into place (file).
+ * - queued: the store is down (or the write failed with a connection error); the
+ *   write is kept in the bounded per-room queue and written on reconnect.
+ * - refused: not stored and not queued: the store is down and the queue is full
+ *   while this room has no entry yet, the store is closed, or the database
+ *   rejected the data itself (a constraint/data error, logged). The caller should
+ *   not promise anything about this room (the server answers 503).
+ */
+export type WriteOutcome = 'durable' | 'queued' | 'refused';
+
+export type StoreKind = 'mariadb' | 'file';
+
+export interface StoreHealth {
+  kind: StoreKind;
+  state: 'up' | 'down';
+  /** rooms with a write not yet durable (queued or in flight) */
+  pendingWrites: number;
+  /** failed connection attempts and failed writes since start */
+  errors: number;
+  lastError: string | null;
+  description: string;
+}
+
+export type StoreLog = (level: 'info' | 'warn' | 'error', event: string, fields: Record<string, unknown>) => void;
+
+export interface RoomStore {
+  readonly kind: StoreKind;
+  /** for logs; never contains a password */
+  readonly description: string;
+  open(): Promise<RoomRecord[]>;
+  onLateLoad(listener: (records: RoomRecord[]) => void): void;
+  save(record: RoomRecord): Promise<WriteOutcome>;
+  remove(room: string): Promise<WriteOutcome>;
+  health(): StoreHealth;
+  close(): Promise<void>;
+}
+
+/** A start that must not go on: the message is written for the operator. */
+export class StoreStartError extends Error {
+  override name = 'StoreStartError';
+}
+
+/** One write owed to the store; only the latest per room is ever kept. */
+export type PendingOp = { kind: 'save'; room: string; record: RoomRecord } | { kind: 'remove'; room: string };
