@@ -1,0 +1,165 @@
+// The WebSocket connection state machine (RFC 6455 sections 5.5 and 7), sans-I/O:
+// bytes in, messages and bytes-to-write out. OPEN -> CLOSING -> CLOSED, with the
+// rules for pings, the close handshake and failing the connection in one place.
+
+import { CloseCode, buildCloseBody, parseCloseBody } from '../frames/close-codes';
+import { encodeFrame } from '../frames/frame-encoder';
+import { FrameParser, type Frame } from '../frames/frame-parser';
+import { MessageAssembler, type Message } from '../frames/message-assembler';
+import { Opcode } from '../frames/opcodes';
+import { ProtocolError } from '../frames/protocol-error';
+
+/**
+ * open:    messages flow both ways.
+ * closing: we sent a close frame and wait for the peer's (section 7.1.2); input other than close is discarded.
+ * closed:  the close handshake is over or the connection failed; the TCP connection is to be ended.
+ */
+export type ConnectionState = 'open' | 'closing' | 'closed';
+
+export interface ConnectionOutput {
+  /** Bytes for the peer, in order. */
+  write(bytes: Buffer): void;
+  /** A complete data message (fragments joined, UTF-8 checked). */
+  message(message: Message): void;
+  /**
+   * The WebSocket is closed: end the TCP connection now. Section 7.1.1: the server
+   * closes the TCP connection first, so the glue half-closes at once and only waits
+   * (bounded) for the peer's FIN.
+   */
+  shutdown(): void;
+  /** Every frame received, for the learner's tracer; absent when tracing is off. */
+  frameIn?(frame: Frame): void;
+}
+
+export interface ConnectionOptions {
+  maxMessageBytes: number;
+  /** True for the server side (clients must mask, section 5.1). */
+  expectMasked?: boolean;
+  allowRsv1?: boolean;
+}
+
+export class WebSocketConnection {
+  state: ConnectionState = 'open';
+  /** The code that ended the connection: the peer's, ours, or 1006 when TCP ended first. */
+  closeCode: number | null = null;
+  closeReason = '';
+  /** Who started the end: the peer's close frame, our close(), a protocol failure, or a dropped TCP connection. */
+  endedBy: 'peer' | 'server' | 'protocol-error' | 'eof' | null = null;
+  /** Set whenever bytes arrive; the heartbeat clears it to tell an idle peer from a dead one. */
+  heardFrom = true;
+
+  private readonly parser: FrameParser;
+  private readonly assembler = new MessageAssembler();
+
+  constructor(private readonly output: ConnectionOutput, options: ConnectionOptions) {
+    this.parser = new FrameParser({
+      maxMessageBytes: options.maxMessageBytes,
+      expectMasked: options.expectMasked ?? true,
+      allowRsv1: options.allowRsv1 ?? false,
+    });
+  }
+
+  /** Bytes buffered for a frame or message not yet complete. */
+  get bufferedBytes(): number {
+    return this.parser.bufferedBytes + this.assembler.heldBytes;
+  }
+
+  receive(chunk: Buffer): void {
+    this.heardFrom = true;
+    if (this.isClosed()) return; // section 5.5.1: nothing after the close handshake counts
+    this.parser.push(chunk);
+    // All frames of one read are handled before the glue writes anything out, so
+    // the answers to one read leave in one batch.
+    while (!this.isClosed()) {
+      const frame = this.parser.next();
+      if (frame === null) return;
+      if (frame instanceof ProtocolError) return this.fail(frame);
+      this.output.frameIn?.(frame);
+      this.handleFrame(frame);
+    }
+  }
+
+  /** A method rather than a comparison: handlers called from the loop below change the state. */
+  isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  /** The peer's FIN, or the socket's end: without a close handshake this is 1006. */
+  receiveEof(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    if (this.endedBy === null) {
+      this.endedBy = 'eof';
+      this.closeCode = CloseCode.Abnormal;
+    }
+    this.output.shutdown();
+  }
+
+  send(opcode: typeof Opcode.Text | typeof Opcode.Binary, payload: Uint8Array): void {
+    if (this.state === 'open') this.output.write(encodeFrame(opcode, payload));
+  }
+
+  /** A frame already encoded (a broadcast encoded once for many receivers). */
+  sendEncoded(frame: Buffer): void {
+    // Section 5.5.1: after sending a close frame, no more data frames.
+    if (this.state === 'open') this.output.write(frame);
+  }
+
+  ping(payload: Uint8Array = Buffer.alloc(0)): void {
+    if (this.state === 'open') this.output.write(encodeFrame(Opcode.Ping, payload));
+  }
+
+  /** Starts the close handshake from our side (section 7.1.2); the glue bounds the wait for the answer. */
+  close(code: number, reason = ''): void {
+    if (this.state !== 'open') return;
+    this.state = 'closing';
+    this.endedBy = 'server';
+    this.closeCode = code;
+    this.closeReason = reason;
+    this.output.write(encodeFrame(Opcode.Close, buildCloseBody(code, reason)));
+  }
+
+  private handleFrame(frame: Frame): void {
+    if (frame.opcode === Opcode.Close) return this.handleClose(frame.payload);
+    // While closing, only the peer's close frame matters (section 7.1.2).
+    if (this.state !== 'open') return;
+    switch (frame.opcode) {
+      case Opcode.Ping:
+        // Section 5.5.3: a pong carries the ping's payload; answered at once, even between fragments.
+        this.output.write(encodeFrame(Opcode.Pong, frame.payload));
+        return;
+      case Opcode.Pong:
+        return; // Section 5.5.3: an unsolicited pong needs no answer; heardFrom already counts it.
+      default: {
+        const message = this.assembler.add(frame);
+        if (message !== null) this.output.message(message);
+      }
+    }
+  }
+
+  private handleClose(payload: Buffer): void {
+    const body = parseCloseBody(payload);
+    if (body instanceof ProtocolError) return this.fail(body);
+    if (this.state === 'open') {
+      // Section 5.5.1: answer with a close frame; echoing the peer's bytes keeps its code (and reason).
+      this.endedBy = 'peer';
+      this.closeCode = body.code;
+      this.closeReason = body.reason;
+      this.output.write(encodeFrame(Opcode.Close, payload));
+    }
+    this.state = 'closed';
+    this.output.shutdown();
+  }
+
+  /** Section 7.1.7 "Fail the WebSocket Connection": send the close code if we still may, then end. */
+  private fail(error: ProtocolError): void {
+    if (this.state === 'open') {
+      this.endedBy = 'protocol-error';
+      this.closeCode = error.closeCode;
+      this.closeReason = error.reason;
+      this.output.write(encodeFrame(Opcode.Close, buildCloseBody(error.closeCode, error.reason)));
+    }
+    this.state = 'closed';
+    this.output.shutdown();
+  }
+}

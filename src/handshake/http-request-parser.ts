@@ -1,0 +1,90 @@
+// An incremental HTTP/1.1 request-head parser (RFC 9112 sections 2-5): bytes in,
+// one request head out, plus whatever bytes followed it (a client may send its
+// first WebSocket frame in the same packet). Bounded in size; never throws.
+
+export interface HttpRequestHead {
+  method: string;
+  target: string;
+  /** "1.1" or "1.0" */
+  version: string;
+  /** Lower-cased names; repeated fields joined with ", " (RFC 9110 section 5.3). */
+  headers: Map<string, string>;
+}
+
+export type HeadParse =
+  | { kind: 'need-more' }
+  | { kind: 'head'; head: HttpRequestHead; rest: Buffer }
+  | { kind: 'error'; status: 400 | 431 | 505; reason: string };
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) HTTP\/(\d)\.(\d)$/;
+// Field values are visible ASCII, obs-text, spaces and tabs (RFC 9110 section 5.5); no other control bytes.
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+export class HttpRequestParser {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private done = false;
+
+  constructor(private readonly maxHeadBytes: number) {}
+
+  push(chunk: Buffer): HeadParse {
+    if (this.done) return { kind: 'error', status: 400, reason: 'request already parsed' };
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    // Search only the new bytes (and 3 before them) for the blank line that ends the head.
+    const all = this.chunks.length === 1 ? chunk : Buffer.concat(this.chunks, this.size);
+    this.chunks = [all];
+    const end = findHeadEnd(all, Math.max(0, this.size - chunk.length - 3));
+    if (end === null) {
+      if (this.size > this.maxHeadBytes) return this.finish({ kind: 'error', status: 431, reason: `request head over ${this.maxHeadBytes} bytes` });
+      return { kind: 'need-more' };
+    }
+    if (end.headLength > this.maxHeadBytes) return this.finish({ kind: 'error', status: 431, reason: `request head over ${this.maxHeadBytes} bytes` });
+    const parsed = parseHead(all.subarray(0, end.headLength).toString('latin1'));
+    if ('status' in parsed) return this.finish({ kind: 'error', ...parsed });
+    return this.finish({ kind: 'head', head: parsed, rest: all.subarray(end.headLength + end.terminatorLength) });
+  }
+
+  private finish(result: HeadParse): HeadParse {
+    this.done = true;
+    this.chunks = [];
+    return result;
+  }
+}
+
+/** Finds CRLF CRLF (or a bare LF LF, which RFC 9112 section 2.2 lets a recipient accept). */
+function findHeadEnd(bytes: Buffer, from: number): { headLength: number; terminatorLength: number } | null {
+  for (let i = bytes.indexOf(10, from); i !== -1; i = bytes.indexOf(10, i + 1)) {
+    if (bytes[i + 1] === 10) return { headLength: i, terminatorLength: 2 };
+    if (bytes[i + 1] === 13 && bytes[i + 2] === 10) return { headLength: i, terminatorLength: 3 };
+    if (i + 2 >= bytes.length) return null;
+  }
+  return null;
+}
+
+function parseHead(text: string): HttpRequestHead | { status: 400 | 505; reason: string } {
+  const lines = text.split('\n').map((line) => (line.endsWith('\r') ? line.slice(0, -1) : line));
+  // RFC 9112 section 2.2: a server SHOULD ignore at least one empty line before the request line.
+  while (lines.length > 0 && lines[0] === '') lines.shift();
+  const requestLine = REQUEST_LINE.exec(lines[0] ?? '');
+  if (!requestLine) return { status: 400, reason: 'malformed request line' };
+  const [, method, target, major, minor] = requestLine;
+  if (major !== '1') return { status: 505, reason: 'only HTTP/1.x is served here' };
+  const headers = new Map<string, string>();
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(':');
+    // RFC 9112 section 5.2: obsolete line folding is refused rather than guessed at.
+    if (line.startsWith(' ') || line.startsWith('\t')) return { status: 400, reason: 'obsolete header line folding' };
+    if (colon <= 0) return { status: 400, reason: 'malformed header line' };
+    const name = line.slice(0, colon);
+    // RFC 9112 section 5.1: no whitespace between the field name and the colon.
+    if (!TOKEN.test(name)) return { status: 400, reason: 'malformed header name' };
+    const value = line.slice(colon + 1).trim();
+    if (!FIELD_VALUE.test(value)) return { status: 400, reason: `control character in header ${name}` };
+    const key = name.toLowerCase();
+    const previous = headers.get(key);
+    headers.set(key, previous === undefined ? value : `${previous}, ${value}`);
+  }
+  return { method: method!, target: target!, version: `${major}.${minor}`, headers };
+}

@@ -1,0 +1,46 @@
+// Entry point: settings from flags and environment, start, and a graceful stop on
+// SIGTERM/SIGINT (close every WebSocket with 1001, flush the store, exit 0).
+
+import { StoreStartError } from './persistence/types';
+import { startServer } from './server/server';
+import { parseSettings } from './settings';
+
+const parsed = parseSettings(process.argv.slice(2), process.env);
+if (!parsed.ok) {
+  if ('help' in parsed) {
+    process.stdout.write(parsed.help);
+    process.exit(0);
+  }
+  process.stderr.write(`rooms: ${parsed.error}\n`);
+  process.exit(2);
+}
+
+try {
+  const server = await startServer(parsed.settings);
+  let signals = 0;
+  const stop = (signal: NodeJS.Signals) => {
+    // A second signal means "now": skip the graceful wait.
+    if (++signals > 1) process.exit(1);
+    process.stderr.write(`rooms: ${signal}, closing connections and flushing the store\n`);
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`rooms: shutdown failed: ${String(error)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+} catch (error) {
+  if (error instanceof StoreStartError) {
+    process.stderr.write(`rooms: cannot start: ${error.message}\n`);
+    process.exit(3);
+  }
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE' || code === 'EACCES') {
+    process.stderr.write(`rooms: cannot listen on ${parsed.settings.host}:${parsed.settings.port}: ${code}\n`);
+    process.exit(4);
+  }
+  throw error;
+}

@@ -1,0 +1,11 @@
+// What a room knows of a member: a name, the protocol mode it joined with, and a
+// way to hand it an encoded frame. The room never sees sockets.
+
+export type MemberMode = 'raw' | 'json';
+
+export interface RoomMember {
+  readonly name: string;
+  readonly mode: MemberMode;
+  /** Queues an already-encoded frame for this member; the same bytes may go to many members. */
+  deliver(frame: Buffer): void;
+}

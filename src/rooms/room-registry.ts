@@ -1,0 +1,157 @@
+// The room registry of the original design: room key -> room, in memory, backed
+// by the store. It owns the rooms' lifecycle: created by a first join (durably,
+// before that member's 101), live while occupied, idle when empty, purged after
+// ROOM_RETENTION, and restored empty after a restart.
+
+import type { RoomRecord, WriteOutcome } from '../persistence/types';
+import type { RoomDelivery, RoomMessage } from './delivery';
+import type { RoomMember } from './member';
+import { Room } from './room';
+
+/** The part of the store the registry writes to. */
+export interface RoomPersistence {
+  save(record: RoomRecord): Promise<WriteOutcome>;
+  remove(room: string): Promise<WriteOutcome>;
+}
+
+export type Admission = { ok: true; room: Room; created: boolean } | { ok: false; reason: string };
+
+export interface RegistryOptions {
+  /** How long an empty room is kept; 0 deletes it with its last member. */
+  retentionMs: number;
+  now?: () => number;
+}
+
+export interface RoomSummary {
+  room: string;
+  members: number;
+  owner: string;
+  createdAt: string;
+  status: string;
+}
+
+export class RoomRegistry {
+  private readonly rooms = new Map<string, Room>();
+  private readonly now: () => number;
+  /** While shutting down, members leave because we close them: rooms stay as they were stored. */
+  private frozen = false;
+
+  constructor(
+    private readonly persistence: RoomPersistence,
+    private readonly delivery: RoomDelivery,
+    private readonly options: RegistryOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  get size(): number {
+    return this.rooms.size;
+  }
+
+  get(key: string): Room | undefined {
+    return this.rooms.get(key);
+  }
+
+  /**
+   * Puts stored rooms back, empty, keeping owner and creation time. A room that was
+   * live when the server stopped gets a fresh retention period from now, so its
+   * members have the whole period to come back. Keys already in memory win.
+   */
+  restore(records: readonly RoomRecord[]): number {
+    const now = this.now();
+    let restored = 0;
+    for (const record of records) {
+      if (this.rooms.has(record.room)) continue;
+      const lastActivity = record.status === 'live' ? Math.max(now, record.lastActivity) : record.lastActivity;
+      this.rooms.set(record.room, new Room(record.room, record.owner, record.createdAt, 'idle', lastActivity));
+      restored++;
+    }
+    return restored;
+  }
+
+  /**
+   * Before a member's 101: finds the room, or creates it with this member as owner.
+   * Creation waits until the store has the row (or has queued it while down), so a
+   * room whose first member was told "101" survives a crash a moment later.
+   */
+  async admit(key: string, name: string): Promise<Admission> {
+    let room = this.rooms.get(key);
+    let created = false;
+    if (room === undefined) {
+      const now = this.now();
+      room = new Room(key, name, now, 'live', now);
+      // In the map at once, so concurrent first joins share one room and one write.
+      this.rooms.set(key, room);
+      room.ready = this.persistence.save(room.record());
+      created = true;
+    }
+    const outcome = await room.ready;
+    if (outcome === 'refused') {
+      if (this.rooms.get(key) === room && room.members.size === 0) this.rooms.delete(key);
+      return { ok: false, reason: 'the room store is unavailable and its write queue is full; try again later' };
+    }
+    return { ok: true, room, created };
+  }
+
+  /** After the 101: the member is in, and the other JSON members hear "joined". */
+  join(room: Room, member: RoomMember): void {
+    room.members.add(member);
+    if (room.status !== 'live') {
+      room.status = 'live';
+      room.lastActivity = this.now();
+      void this.persistence.save(room.record());
+    }
+    this.delivery.presence(room, member, 'joined');
+  }
+
+  relay(room: Room, sender: RoomMember, message: RoomMessage): void {
+    this.delivery.relay(room, sender, message);
+  }
+
+  leave(room: Room, member: RoomMember): void {
+    if (!room.members.delete(member)) return;
+    this.delivery.presence(room, member, 'left');
+    this.release(room);
+  }
+
+  /** A room admitted for a member who never joined (the socket closed before the 101) or just left. */
+  release(room: Room): void {
+    if (room.members.size > 0 || this.frozen || this.rooms.get(room.key) !== room) return;
+    if (this.options.retentionMs <= 0) {
+      this.rooms.delete(room.key);
+      void this.persistence.remove(room.key);
+      return;
+    }
+    room.status = 'idle';
+    room.lastActivity = this.now();
+    void this.persistence.save(room.record());
+  }
+
+  /** Deletes idle rooms whose retention has passed; returns their keys. */
+  purgeExpired(): string[] {
+    const cutoff = this.now() - this.options.retentionMs;
+    const purged: string[] = [];
+    for (const room of this.rooms.values()) {
+      if (room.status === 'idle' && room.members.size === 0 && room.lastActivity <= cutoff) {
+        this.rooms.delete(room.key);
+        void this.persistence.remove(room.key);
+        purged.push(room.key);
+      }
+    }
+    return purged;
+  }
+
+  freeze(): void {
+    this.frozen = true;
+  }
+
+  summaries(): RoomSummary[] {
+    return [...this.rooms.values()].map((room) => ({
+      room: room.key,
+      members: room.members.size,
+      owner: room.owner,
+      createdAt: new Date(room.createdAt).toISOString(),
+      status: room.status,
+    }));
+  }
+}

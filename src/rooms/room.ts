@@ -1,0 +1,33 @@
+// One room: its key, owner, creation time, lifecycle status and present members.
+// A room is "live" while it has members and "idle" once the last one left; an
+// idle room keeps its owner until ROOM_RETENTION passes, then it is purged.
+
+import type { RoomRecord, RoomStatus, WriteOutcome } from '../persistence/types';
+import type { RoomMember } from './member';
+
+export class Room {
+  readonly members = new Set<RoomMember>();
+  status: RoomStatus;
+  lastActivity: number;
+  /** Settles when the room's creation is durable (or queued, or refused) in the store; joins wait on it. */
+  ready: Promise<WriteOutcome> = Promise.resolve('durable');
+
+  constructor(
+    readonly key: string,
+    readonly owner: string,
+    readonly createdAt: number,
+    status: RoomStatus,
+    lastActivity: number,
+  ) {
+    this.status = status;
+    this.lastActivity = lastActivity;
+  }
+
+  record(): RoomRecord {
+    return { room: this.key, owner: this.owner, createdAt: this.createdAt, status: this.status, lastActivity: this.lastActivity };
+  }
+
+  memberNames(): string[] {
+    return [...this.members].map((member) => member.name);
+  }
+}

@@ -1,0 +1,47 @@
+// The server's counters and gauges, rendered in the Prometheus text format
+// (version 0.0.4) for GET /metrics.
+
+export class Metrics {
+  connectionsOpen = 0;
+  connectionsTotal = 0;
+  handshakesRefused = 0;
+  messagesIn = 0;
+  bytesIn = 0;
+  messagesOut = 0;
+  bytesOut = 0;
+  protocolErrors = 0;
+  slowConsumersDropped = 0;
+  deadPeersDropped = 0;
+  rateLimited = 0;
+}
+
+export interface MetricsSnapshot {
+  metrics: Metrics;
+  rooms: number;
+  roomMembers: number;
+  store: { kind: string; up: boolean; pendingWrites: number; errors: number };
+}
+
+export function renderPrometheus({ metrics, rooms, roomMembers, store }: MetricsSnapshot): string {
+  const lines: string[] = [];
+  const metric = (name: string, type: 'counter' | 'gauge', help: string, value: number, labels = '') => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name}${labels} ${value}`);
+  };
+  metric('rooms_connections', 'gauge', 'Open WebSocket connections.', metrics.connectionsOpen);
+  metric('rooms_connections_total', 'counter', 'WebSocket connections accepted since start.', metrics.connectionsTotal);
+  metric('rooms_handshakes_refused_total', 'counter', 'Upgrade requests refused with an HTTP error.', metrics.handshakesRefused);
+  metric('rooms_rooms', 'gauge', 'Rooms in memory (live and idle).', rooms);
+  metric('rooms_members', 'gauge', 'Members present in rooms.', roomMembers);
+  metric('rooms_messages_in_total', 'counter', 'Data messages received from clients.', metrics.messagesIn);
+  metric('rooms_bytes_in_total', 'counter', 'Payload bytes of data messages received.', metrics.bytesIn);
+  metric('rooms_messages_out_total', 'counter', 'Data messages delivered to clients (one per receiver).', metrics.messagesOut);
+  metric('rooms_bytes_out_total', 'counter', 'Frame bytes delivered to clients.', metrics.bytesOut);
+  metric('rooms_protocol_errors_total', 'counter', 'Connections failed for a protocol violation (1002/1007/1009).', metrics.protocolErrors);
+  metric('rooms_slow_consumers_dropped_total', 'counter', 'Receivers dropped for exceeding MAX_BUFFERED_BYTES.', metrics.slowConsumersDropped);
+  metric('rooms_dead_peers_dropped_total', 'counter', 'Peers dropped for not answering pings.', metrics.deadPeersDropped);
+  metric('rooms_rate_limited_total', 'counter', 'Connections closed for exceeding the message rate.', metrics.rateLimited);
+  metric('rooms_store_up', 'gauge', 'Whether the room store is reachable (1) or not (0).', store.up ? 1 : 0, `{kind="${store.kind}"}`);
+  metric('rooms_store_pending_writes', 'gauge', 'Room writes owed to the store.', store.pendingWrites);
+  metric('rooms_store_errors_total', 'counter', 'Failed store connections and writes since start.', store.errors);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,246 @@
+// The server: a node:net listener whose sockets start in the HTTP handshake phase
+// and either get a plain answer or are upgraded to a WebSocket peer in a room.
+// It owns every timer (header timeout, heartbeat, retention purge) and shutdown.
+
+import { createServer, type Server, type Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { computeAcceptKey } from '../handshake/accept-key';
+import { HttpRequestParser } from '../handshake/http-request-parser';
+import { type HttpResponse, serializeResponse, switchingProtocols, textResponse } from '../handshake/http-response';
+import { decideRequest, type RequestDecision } from '../handshake/upgrade-request';
+import { CloseCode } from '../frames/close-codes';
+import { Opcode } from '../frames/opcodes';
+import { createStore } from '../persistence/store';
+import type { RoomStore } from '../persistence/types';
+import { LocalDelivery } from '../rooms/delivery';
+import { welcomeFrame } from '../rooms/json-protocol';
+import type { Room } from '../rooms/room';
+import { RoomRegistry } from '../rooms/room-registry';
+import type { Settings } from '../settings';
+import { routeHttp } from './http-routes';
+import { createLogger, type Logger } from './logger';
+import { Metrics, renderPrometheus } from './metrics';
+import { WriteBatcher } from './write-batcher';
+import { type PeerContext, WsPeer } from './ws-peer';
+
+export interface RoomsServer {
+  readonly port: number;
+  readonly host: string;
+  /** ws://host:port */
+  readonly url: string;
+  readonly registry: RoomRegistry;
+  readonly metrics: Metrics;
+  readonly store: RoomStore;
+  /** Graceful stop: refuse new connections, close every WebSocket with 1001, flush the store. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  log?: Logger;
+  /** A store already built (tests); by default one is made from the settings. */
+  store?: RoomStore;
+  publicDir?: string;
+}
+
+const DEFAULT_PUBLIC_DIR = fileURLToPath(new URL('../../public', import.meta.url));
+
+export async function startServer(settings: Settings, options: StartOptions = {}): Promise<RoomsServer> {
+  const log = options.log ?? createLogger(settings.logLevel);
+  const store = options.store ?? createStore({ mariadbUrl: settings.mariadbUrl, dataDir: settings.dataDir, log: (level, event, fields) => log[level](event, fields) });
+  // Recovery before accepting anyone: every stored room is back, empty, owner and creation time kept.
+  const stored = await store.open();
+  const registry = new RoomRegistry(store, new LocalDelivery(), { retentionMs: settings.roomRetentionMs });
+  const restored = registry.restore(stored);
+  store.onLateLoad((records) => log.info('rooms_restored_late', { rooms: registry.restore(records) }));
+
+  const metrics = new Metrics();
+  const peers = new Set<WsPeer>();
+  const trace = settings.traceFrames ? (line: string) => process.stderr.write(`${line}\n`) : null;
+  const ctx: PeerContext = { settings, metrics, log, batcher: new WriteBatcher(), registry, peers, trace };
+  const startedAt = Date.now();
+  const publicDir = options.publicDir ?? DEFAULT_PUBLIC_DIR;
+  const sockets = new Set<Socket>();
+  const perAddress = new Map<string, number>();
+  const joinsPerAddress = new Map<string, number>();
+  let stopping = false;
+
+  const routeContext = {
+    adminToken: settings.adminToken,
+    publicDir,
+    health: () => ({ store: store.health(), connections: peers.size, rooms: registry.size, uptimeSeconds: Math.round((Date.now() - startedAt) / 1000) }),
+    metricsText: () => {
+      const health = store.health();
+      let roomMembers = 0;
+      for (const peer of peers) if (peer.room !== null) roomMembers++;
+      return renderPrometheus({ metrics, rooms: registry.size, roomMembers, store: { kind: health.kind, up: health.state === 'up', pendingWrites: health.pendingWrites, errors: health.errors } });
+    },
+    rooms: () => registry.summaries(),
+  };
+
+  const server: Server = createServer({ noDelay: true }, (socket) => acceptSocket(socket));
+
+  function acceptSocket(socket: Socket): void {
+    const address = socket.remoteAddress ?? 'unknown';
+    const remote = `${address}:${socket.remotePort ?? 0}`;
+    socket.on('error', () => {});
+    // Caps are checked before reading a byte, so a flood of sockets costs almost nothing.
+    const fromAddress = (perAddress.get(address) ?? 0) + 1;
+    if (stopping || sockets.size >= settings.maxConnections || fromAddress > settings.maxConnectionsPerAddress) {
+      const reason = stopping ? 'server is shutting down' : sockets.size >= settings.maxConnections ? 'server is at its connection limit' : 'too many connections from your address';
+      metrics.handshakesRefused++;
+      log.warn('refused', { peer: remote, status: 503, reason });
+      socket.end(serializeResponse(textResponse(503, reason, { 'Retry-After': '5' })));
+      socket.setTimeout(settings.closeTimeoutMs, () => socket.destroy());
+      return;
+    }
+    sockets.add(socket);
+    perAddress.set(address, fromAddress);
+    socket.on('close', () => {
+      sockets.delete(socket);
+      const left = (perAddress.get(address) ?? 1) - 1;
+      if (left === 0) perAddress.delete(address);
+      else perAddress.set(address, left);
+    });
+
+    const parser = new HttpRequestParser(settings.maxHeaderBytes);
+    // The whole head must arrive in time: a peer dripping one byte a second is dropped, not waited for.
+    const headerTimer = setTimeout(() => {
+      socket.off('data', onHeadBytes);
+      respond(socket, textResponse(408, `request head not received within ${settings.headerTimeoutMs} ms`), remote);
+    }, settings.headerTimeoutMs);
+    const onHeadBytes = (chunk: Buffer): void => {
+      const parsed = parser.push(chunk);
+      if (parsed.kind === 'need-more') return;
+      clearTimeout(headerTimer);
+      socket.off('data', onHeadBytes);
+      if (parsed.kind === 'error') return respond(socket, textResponse(parsed.status, parsed.reason), remote);
+      const decision = decideRequest(parsed.head, { echoEnabled: settings.echo, allowedOrigins: settings.allowedOrigins });
+      void handleDecision(socket, decision, parsed.rest, address, remote);
+    };
+    socket.on('data', onHeadBytes);
+    socket.on('close', () => clearTimeout(headerTimer));
+  }
+
+  async function handleDecision(socket: Socket, decision: RequestDecision, rest: Buffer, address: string, remote: string): Promise<void> {
+    if (decision.kind === 'refuse') return respond(socket, decision.response, remote);
+    if (decision.kind === 'http') {
+      try {
+        const response = await routeHttp(decision, routeContext);
+        return respond(socket, response, null, decision.method === 'HEAD');
+      } catch (error) {
+        log.error('http_route_failed', { path: decision.path, error: String(error) });
+        return respond(socket, textResponse(500, 'internal error'), remote);
+      }
+    }
+    const joins = (joinsPerAddress.get(address) ?? 0) + 1;
+    joinsPerAddress.set(address, joins);
+    if (joins > settings.joinsPerMinutePerAddress) return respond(socket, textResponse(429, 'too many joins from your address; try again in a minute', { 'Retry-After': '60' }), remote);
+    if (stopping) return respond(socket, textResponse(503, 'server is shutting down', { 'Retry-After': '5' }), remote);
+
+    // Bytes that arrive while the room is being created are kept, boundedly, and fed in order later.
+    const early: Buffer[] = rest.length > 0 ? [rest] : [];
+    let earlyBytes = rest.length;
+    const keepEarly = (chunk: Buffer) => {
+      earlyBytes += chunk.length;
+      if (earlyBytes > settings.maxMessageBytes + 65536) socket.destroy();
+      else early.push(chunk);
+    };
+    socket.on('data', keepEarly);
+
+    let room: Room | null = null;
+    if (decision.endpoint === 'room') {
+      const admission = await registry.admit(decision.room, decision.name);
+      if (!admission.ok) {
+        socket.off('data', keepEarly);
+        return respond(socket, textResponse(503, admission.reason, { 'Retry-After': '5' }), remote);
+      }
+      room = admission.room;
+      if (admission.created) log.info('room_created', { peer: remote });
+    }
+    socket.off('data', keepEarly);
+    if (socket.destroyed || stopping) {
+      if (room !== null) registry.release(room);
+      if (!socket.destroyed) respond(socket, textResponse(503, 'server is shutting down'), remote);
+      return;
+    }
+
+    const mode = decision.protocol === null ? 'raw' : 'json';
+    const peer = new WsPeer(socket, ctx, remote, decision.name, mode, room);
+    peer.write(switchingProtocols(computeAcceptKey(decision.key), decision.protocol));
+    if (room !== null) {
+      registry.join(room, peer);
+      if (mode === 'json') peer.conn.send(Opcode.Text, Buffer.from(welcomeFrame(room.key, peer.name, room.memberNames())));
+    }
+    log.info('connected', { peer: remote, endpoint: decision.endpoint, mode });
+    peer.start(early);
+  }
+
+  function respond(socket: Socket, response: HttpResponse, refusedPeer: string | null, headOnly = false): void {
+    if (refusedPeer !== null && response.status >= 400) {
+      metrics.handshakesRefused++;
+      log.info('refused', { peer: refusedPeer, status: response.status, reason: response.body.toString('utf8').trim() });
+    }
+    socket.end(serializeResponse(response, headOnly));
+    // The answer is sent; if the client does not close its side, do not wait forever.
+    socket.setTimeout(settings.closeTimeoutMs, () => socket.destroy());
+  }
+
+  // One heartbeat for all peers (section 5.5.2): a peer silent for a whole interval gets a
+  // ping; still silent one interval later, it is gone (half-open TCP never says so itself).
+  const heartbeat = setInterval(() => {
+    for (const peer of peers) {
+      if (peer.conn.heardFrom) {
+        peer.conn.heardFrom = false;
+        peer.awaitingPong = false;
+      } else if (!peer.awaitingPong) {
+        peer.awaitingPong = true;
+        peer.conn.ping();
+      } else {
+        metrics.deadPeersDropped++;
+        log.info('dead_peer_dropped', { peer: peer.remote, afterMs: 2 * settings.pingIntervalMs });
+        peer.socket.destroy();
+      }
+    }
+  }, settings.pingIntervalMs);
+  const housekeeping = setInterval(() => {
+    joinsPerAddress.clear();
+    const purged = registry.purgeExpired();
+    if (purged.length > 0) log.info('rooms_purged', { count: purged.length });
+  }, 60_000);
+  heartbeat.unref();
+  housekeeping.unref();
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(settings.port, settings.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : settings.port;
+  const url = `ws://${settings.host.includes(':') ? `[${settings.host}]` : settings.host}:${port}`;
+  log.always('ready', { msg: `listening on ${url}`, url, store: store.description, restoredRooms: restored });
+
+  let closing: Promise<void> | null = null;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      stopping = true;
+      registry.freeze();
+      clearInterval(heartbeat);
+      clearInterval(housekeeping);
+      const listenerClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const peer of peers) peer.close(CloseCode.GoingAway, 'server shutting down');
+      // Peers answer the close within CLOSE_TIMEOUT, or their sockets are destroyed by then.
+      const deadline = Date.now() + settings.closeTimeoutMs + 100;
+      while (sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      for (const socket of sockets) socket.destroy();
+      await listenerClosed;
+      await store.close();
+      log.info('stopped', {});
+    })();
+    return closing;
+  };
+
+  return { port, host: settings.host, url, registry, metrics, store, close };
+}

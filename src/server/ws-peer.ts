@@ -1,0 +1,207 @@
+// The glue between one upgraded socket and its WebSocketConnection: socket events
+// in, batched writes out, the member's place in its room, limits and timers.
+// Everything registered when a peer starts is released in one place: `closed()`.
+
+import type { Socket } from 'node:net';
+import { WebSocketConnection, type ConnectionOutput } from '../connection/websocket-connection';
+import { CloseCode } from '../frames/close-codes';
+import { describeFrame, factsOfEncodedFrame } from '../frames/describe-frame';
+import type { Frame } from '../frames/frame-parser';
+import type { Message } from '../frames/message-assembler';
+import { Opcode } from '../frames/opcodes';
+import { errorFrame, parseClientFrame } from '../rooms/json-protocol';
+import type { MemberMode, RoomMember } from '../rooms/member';
+import type { Room } from '../rooms/room';
+import type { RoomRegistry } from '../rooms/room-registry';
+import type { Settings } from '../settings';
+import type { Logger } from './logger';
+import type { Metrics } from './metrics';
+import type { WriteBatcher } from './write-batcher';
+
+export interface PeerContext {
+  settings: Settings;
+  metrics: Metrics;
+  log: Logger;
+  batcher: WriteBatcher;
+  registry: RoomRegistry;
+  peers: Set<WsPeer>;
+  /** The learner's tracer output, or null when --trace-frames is off. */
+  trace: ((line: string) => void) | null;
+}
+
+/** Writes up to this size are joined into one buffer; larger batches go out corked. */
+const COALESCE_BYTES = 64 * 1024;
+
+export class WsPeer implements RoomMember, ConnectionOutput {
+  readonly conn: WebSocketConnection;
+  /** A ping was sent by the heartbeat and nothing has been heard since. */
+  awaitingPong = false;
+
+  private queue: Buffer[] = [];
+  private queuedBytes = 0;
+  private closeTimer: NodeJS.Timeout | null = null;
+  private tokens: number;
+  private tokensAt = Date.now();
+  private droppedAsSlow = false;
+
+  constructor(
+    readonly socket: Socket,
+    private readonly ctx: PeerContext,
+    readonly remote: string,
+    readonly name: string,
+    readonly mode: MemberMode,
+    /** The room, or null for the echo endpoint. */
+    readonly room: Room | null,
+  ) {
+    this.conn = new WebSocketConnection(this, { maxMessageBytes: ctx.settings.maxMessageBytes });
+    this.tokens = ctx.settings.messageBurst;
+    if (ctx.trace === null) this.frameIn = undefined;
+  }
+
+  /** Takes over the socket; `early` are bytes that arrived with or after the handshake. */
+  start(early: readonly Buffer[]): void {
+    const { socket, ctx } = this;
+    ctx.peers.add(this);
+    ctx.metrics.connectionsOpen++;
+    ctx.metrics.connectionsTotal++;
+    socket.on('data', (chunk: Buffer) => this.conn.receive(chunk));
+    socket.on('end', () => this.conn.receiveEof());
+    socket.on('error', () => {}); // 'close' follows and does the cleanup
+    socket.on('close', () => this.closed());
+    for (const chunk of early) this.conn.receive(chunk);
+  }
+
+  // --- RoomMember
+
+  deliver(frame: Buffer): void {
+    if (this.conn.state !== 'open') return;
+    this.ctx.metrics.messagesOut++;
+    this.conn.sendEncoded(frame);
+  }
+
+  // --- ConnectionOutput
+
+  write(bytes: Buffer): void {
+    if (this.socket.destroyed) return;
+    if (this.queue.length === 0) this.ctx.batcher.mark(this);
+    this.queue.push(bytes);
+    this.queuedBytes += bytes.length;
+    if (this.ctx.trace !== null) this.ctx.trace(`→ ${this.remote} ${describeFrameOrHead(bytes)}`);
+    // Backpressure from the socket itself: what Node holds unsent plus what we hold.
+    if (this.queuedBytes + this.socket.writableLength > this.ctx.settings.maxBufferedBytes && !this.droppedAsSlow) this.dropAsSlow();
+  }
+
+  message(message: Message): void {
+    const { ctx } = this;
+    ctx.metrics.messagesIn++;
+    ctx.metrics.bytesIn += message.payload.length;
+    if (!this.takeToken()) {
+      ctx.metrics.rateLimited++;
+      ctx.log.warn('rate_limited', { peer: this.remote, limit: ctx.settings.messagesPerSecond });
+      return this.close(CloseCode.PolicyViolation, 'message rate limit exceeded');
+    }
+    if (this.room === null) {
+      // The echo endpoint: the message back to its sender, same opcode, same bytes.
+      ctx.metrics.messagesOut++;
+      return this.conn.send(message.opcode, message.payload);
+    }
+    if (this.mode === 'json') return this.jsonMessage(this.room, message);
+    ctx.registry.relay(this.room, this, { from: this.name, opcode: message.opcode, payload: message.payload, ts: Date.now() });
+  }
+
+  shutdown(): void {
+    // The WebSocket is closed: send what is owed (the close frame last), then our FIN.
+    this.flush();
+    this.socket.end();
+    this.armCloseTimer();
+  }
+
+  frameIn? = (frame: Frame): void => {
+    this.ctx.trace?.(`← ${this.remote} ${describeFrame({ ...frame, length: frame.payload.length })}`);
+  };
+
+  // --- for the server
+
+  close(code: number, reason: string): void {
+    if (this.conn.state !== 'open') return;
+    this.conn.close(code, reason);
+    this.armCloseTimer();
+  }
+
+  flush(): void {
+    const queue = this.queue;
+    if (queue.length === 0 || this.socket.destroyed) return;
+    const bytes = this.queuedBytes;
+    this.queue = [];
+    this.queuedBytes = 0;
+    if (queue.length === 1) {
+      this.socket.write(queue[0]!);
+    } else if (bytes <= COALESCE_BYTES) {
+      this.socket.write(Buffer.concat(queue, bytes));
+    } else {
+      this.socket.cork();
+      for (const chunk of queue) this.socket.write(chunk);
+      this.socket.uncork();
+    }
+  }
+
+  private jsonMessage(room: Room, message: Message): void {
+    if (message.opcode !== Opcode.Text) {
+      return this.conn.send(Opcode.Text, Buffer.from(errorFrame('binary_not_supported', 'rooms.v1.json carries JSON text frames only')));
+    }
+    const parsed = parseClientFrame(message.payload.toString('utf8'));
+    if (!parsed.ok) return this.conn.send(Opcode.Text, Buffer.from(errorFrame(parsed.code, parsed.message)));
+    this.ctx.registry.relay(room, this, { from: this.name, opcode: Opcode.Text, payload: Buffer.from(parsed.text, 'utf8'), ts: Date.now() });
+  }
+
+  private takeToken(): boolean {
+    const { messagesPerSecond, messageBurst } = this.ctx.settings;
+    const now = Date.now();
+    if (now !== this.tokensAt) {
+      this.tokens = Math.min(messageBurst, this.tokens + ((now - this.tokensAt) * messagesPerSecond) / 1000);
+      this.tokensAt = now;
+    }
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  /**
+   * A receiver that stops reading would make us buffer without bound and, through
+   * the room, slow everyone. It is dropped instead: what it is owed is discarded,
+   * a 1008 close is queued for the record, and the socket is destroyed after
+   * CLOSE_TIMEOUT if it still has not read.
+   */
+  private dropAsSlow(): void {
+    this.droppedAsSlow = true;
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.ctx.metrics.slowConsumersDropped++;
+    this.ctx.log.warn('slow_consumer_dropped', { peer: this.remote, limit: this.ctx.settings.maxBufferedBytes, closeCode: CloseCode.PolicyViolation });
+    this.close(CloseCode.PolicyViolation, 'receiver too slow: send buffer over MAX_BUFFERED_BYTES');
+  }
+
+  private armCloseTimer(): void {
+    if (this.closeTimer !== null) return;
+    this.closeTimer = setTimeout(() => this.socket.destroy(), this.ctx.settings.closeTimeoutMs);
+    this.closeTimer.unref();
+  }
+
+  /** The one exit: every resource taken in start() is given back here, once. */
+  private closed(): void {
+    const { ctx } = this;
+    this.conn.receiveEof();
+    if (this.closeTimer !== null) clearTimeout(this.closeTimer);
+    if (!ctx.peers.delete(this)) return;
+    ctx.metrics.connectionsOpen--;
+    if (this.conn.endedBy === 'protocol-error') ctx.metrics.protocolErrors++;
+    if (this.room !== null) ctx.registry.leave(this.room, this);
+    ctx.log.info('disconnected', { peer: this.remote, mode: this.room === null ? 'echo' : this.mode, code: this.conn.closeCode, endedBy: this.conn.endedBy, reason: this.conn.closeReason || undefined });
+  }
+}
+
+/** The tracer sees the 101 response too: it is the first thing written. */
+function describeFrameOrHead(bytes: Buffer): string {
+  if (bytes[0] === 0x48 /* 'H' of HTTP/1.1 */) return bytes.toString('latin1').split('\r\n')[0]!;
+  return describeFrame(factsOfEncodedFrame(bytes));
+}
