@@ -196,9 +196,16 @@ export class QueuedStore implements RoomStore {
 
   private kickFlush(): void {
     if (this.flushing || this.state !== 'up') return;
-    this.flushing = this.flushLoop().finally(() => {
-      this.flushing = null;
-    });
+    this.flushing = (async () => {
+      try {
+        await this.flushLoop();
+      } finally {
+        this.flushing = null;
+      }
+      // An op queued after the loop's last look but before `flushing` cleared
+      // would otherwise wait for the next write.
+      if (this.isUp() && this.queue.size > 0) this.kickFlush();
+    })();
   }
 
   /** Group commit: whatever queued while a write was in flight goes in the next one. */

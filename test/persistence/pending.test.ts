@@ -1,0 +1,146 @@
+// The pending-writes queue on its own: coalescing (latest op per room wins),
+// acks that cannot erase a newer op, waiting callers first, and a property test
+// that whatever the interleaving, draining leaves the latest op of every room.
+
+import * as fc from 'fast-check';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { backoffDelay } from '../../src/persistence/backoff';
+import { PendingWrites } from '../../src/persistence/pending';
+import type { PendingOp, RoomRecord, WriteOutcome } from '../../src/persistence/types';
+
+const rec = (room: string, owner = 'ann', n = 0): RoomRecord => ({ room, owner, createdAt: 1000 + n, status: 'live', lastActivity: 2000 + n });
+const save = (room: string, owner = 'ann', n = 0): PendingOp => ({ kind: 'save', room, record: rec(room, owner, n) });
+
+test('coalesces per room: only the latest op is kept, first-queued order', () => {
+  const q = new PendingWrites(10);
+  q.put(save('a', 'v1'));
+  q.put(save('b'));
+  q.put(save('a', 'v2'));
+  q.put({ kind: 'remove', room: 'b' });
+  assert.is(q.size, 2);
+  const batch = q.takeBatch(10);
+  assert.equal(
+    batch.map((i) => i.op),
+    [save('a', 'v2'), { kind: 'remove', room: 'b' }],
+  );
+});
+
+test('an ack of an older op keeps the newer one queued', () => {
+  const q = new PendingWrites(10);
+  const outcomes: WriteOutcome[] = [];
+  q.put(save('a', 'v1'), (o) => outcomes.push(o));
+  const batch = q.takeBatch(10);
+  q.put(save('a', 'v2'), (o) => outcomes.push(o));
+  q.ack(batch);
+  assert.equal(outcomes, ['durable']);
+  assert.is(q.size, 1);
+  const next = q.takeBatch(10);
+  assert.equal(next[0]!.op, save('a', 'v2'));
+  q.ack(next);
+  assert.equal(outcomes, ['durable', 'durable']);
+  assert.is(q.size, 0);
+});
+
+test('a failed batch stays queued and its callers hear queued', () => {
+  const q = new PendingWrites(10);
+  let outcome: WriteOutcome | null = null;
+  q.put(save('a'), (o) => (outcome = o));
+  q.fail(q.takeBatch(10));
+  assert.is(outcome, 'queued');
+  assert.is(q.size, 1);
+  assert.is(q.takeBatch(10)[0]!.waiters.length, 0);
+});
+
+test('callers waiting for durability go before the backlog', () => {
+  const q = new PendingWrites(10);
+  for (const r of ['x1', 'x2', 'x3']) q.put(save(r));
+  q.put(save('join'), () => undefined);
+  assert.equal(
+    q.takeBatch(2).map((i) => i.op.room),
+    ['join', 'x1'],
+  );
+});
+
+test('the bound applies to rooms not yet queued only', () => {
+  const q = new PendingWrites(2);
+  q.put(save('a'));
+  q.put(save('b'));
+  assert.ok(q.isFullFor('c'));
+  assert.not.ok(q.isFullFor('a'));
+});
+
+test('drop forgets the op and refuses its callers', () => {
+  const q = new PendingWrites(10);
+  let outcome: WriteOutcome | null = null;
+  q.put(save('a'), (o) => (outcome = o));
+  q.drop(q.takeBatch(1)[0]!);
+  assert.is(outcome, 'refused');
+  assert.is(q.size, 0);
+});
+
+test('property: any interleaving drains to the latest op per room, every caller answered once', () => {
+  const rooms = ['a', 'b', 'c', 'Ops', 'ops'];
+  const step = fc.oneof(
+    fc.record({ t: fc.constant('save' as const), room: fc.constantFrom(...rooms), n: fc.nat(1000), wait: fc.boolean() }),
+    fc.record({ t: fc.constant('remove' as const), room: fc.constantFrom(...rooms), wait: fc.boolean() }),
+    fc.record({ t: fc.constant('take' as const), max: fc.integer({ min: 1, max: 4 }), ok: fc.boolean() }),
+  );
+  fc.assert(
+    fc.property(fc.array(step, { maxLength: 60 }), (steps) => {
+      const q = new PendingWrites(1000);
+      const db = new Map<string, RoomRecord>();
+      const latest = new Map<string, RoomRecord | null>();
+      const answers = new Map<number, number>();
+      let callers = 0;
+      const waiter = () => {
+        const id = callers++;
+        answers.set(id, 0);
+        return () => answers.set(id, answers.get(id)! + 1);
+      };
+      const apply = (ops: PendingOp[]) => {
+        for (const op of ops) {
+          if (op.kind === 'save') db.set(op.room, op.record);
+          else db.delete(op.room);
+        }
+      };
+      for (const s of steps) {
+        if (s.t === 'save') {
+          q.put(save(s.room, 'o', s.n), s.wait ? waiter() : undefined);
+          latest.set(s.room, rec(s.room, 'o', s.n));
+        } else if (s.t === 'remove') {
+          q.put({ kind: 'remove', room: s.room }, s.wait ? waiter() : undefined);
+          latest.set(s.room, null);
+        } else {
+          const batch = q.takeBatch(s.max);
+          if (s.ok) {
+            apply(batch.map((i) => i.op));
+            q.ack(batch);
+          } else {
+            q.fail(batch);
+          }
+        }
+      }
+      for (let guard = 0; q.size > 0 && guard < 100; guard++) {
+        const batch = q.takeBatch(3);
+        apply(batch.map((i) => i.op));
+        q.ack(batch);
+      }
+      assert.is(q.size, 0);
+      for (const [room, r] of latest) assert.equal(db.get(room) ?? null, r, room);
+      for (const [id, n] of answers) assert.is(n, 1, `caller ${id} answered ${n} times`);
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('backoff grows from min to max with jitter in [cap/2, cap]', () => {
+  const opts = { minMs: 250, maxMs: 10_000 };
+  assert.is(backoffDelay(0, opts, () => 0), 125);
+  assert.is(backoffDelay(0, opts, () => 1), 250);
+  assert.is(backoffDelay(3, opts, () => 1), 2000);
+  assert.is(backoffDelay(10, opts, () => 1), 10_000);
+  assert.is(backoffDelay(1000, opts, () => 0), 5000);
+});
+
+test.run();
