@@ -28,7 +28,7 @@ const CLOSE_MEANINGS = {
   1002: 'protocol error',
   1003: 'unsupported data',
   1005: 'no status code',
-  1006: 'abnormal closure, no close frame',
+  1006: 'abnormal closure',
   1007: 'invalid payload data',
   1008: 'policy violation',
   1009: 'message too big',
@@ -516,6 +516,7 @@ ui.sendForm.addEventListener('submit', (event) => {
   }
   addMessage(session.you, text, Date.now(), true);
   ui.text.value = '';
+  fitTextBox();
   ui.text.focus();
 });
 
@@ -527,10 +528,24 @@ ui.reconnect.addEventListener('click', () => {
 ui.leave.addEventListener('click', leave);
 ui.clearLog.addEventListener('click', () => ui.frames.replaceChildren());
 
-// Escape in the message box clears it; in the page, nothing else is captured.
+// In the message box: Enter sends, Shift+Enter is a new line, Escape clears.
+// (Nothing else on the page captures keys.)
 ui.text.addEventListener('keydown', (event) => {
-  if (event.key === 'Escape') ui.text.value = '';
+  if (event.key === 'Enter' && !event.shiftKey && !event.altKey && !event.ctrlKey && !event.metaKey && !event.isComposing) {
+    event.preventDefault();
+    ui.sendForm.requestSubmit();
+  } else if (event.key === 'Escape') {
+    ui.text.value = '';
+    fitTextBox();
+  }
 });
+
+/** Grows the message box with its content, up to a few lines (CSS caps the height). */
+function fitTextBox() {
+  ui.text.style.height = 'auto';
+  ui.text.style.height = `${ui.text.scrollHeight + 2}px`;
+}
+ui.text.addEventListener('input', fitTextBox);
 
 // Back online: do not wait out the backoff.
 window.addEventListener('online', () => {
