@@ -1,0 +1,152 @@
+// Starting and stopping the servers under test, all the same way: a command
+// line, pinned to a core with taskset when it exists, with a raised open-file
+// limit, ready when it prints `listening on ws://HOST:PORT`.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface ServerSpec {
+  name: string;
+  /** argv; the first element is the program. */
+  command: string[];
+  env: Record<string, string>;
+  /** Gets a fresh temporary DATA_DIR per start. */
+  dataDir: boolean;
+}
+
+export interface RunningServer {
+  spec: ServerSpec;
+  pid: number;
+  port: number;
+  /** Last lines the server printed (stdout and stderr), for error reports. */
+  tail: () => string;
+  exited: () => boolean;
+  stop: () => Promise<void>;
+}
+
+export const READY = /listening on ws:\/\/[^\s:"]+:(\d+)/;
+
+export const ROOT = new URL('../../', import.meta.url).pathname;
+
+const tsxNode = (script: string, ...args: string[]): string[] => [process.execPath, '--import', 'tsx', script, ...args];
+
+/** Limits of our server raised out of the benchmark's way; logging quiet. */
+export const OURS_ENV: Record<string, string> = {
+  LOG_LEVEL: 'warn',
+  MESSAGES_PER_SECOND: '1000000',
+  MESSAGE_BURST: '1000000',
+  MAX_CONNECTIONS: '100000',
+  MAX_CONNECTIONS_PER_ADDRESS: '100000',
+  JOINS_PER_MINUTE: '1000000',
+  ALLOWED_ORIGINS: '*',
+};
+
+export function oursSpec(): ServerSpec {
+  return {
+    name: 'rooms',
+    command: tsxNode('src/main.ts', '--port', '0', '--host', '127.0.0.1'),
+    env: OURS_ENV,
+    dataDir: true,
+  };
+}
+
+export function peerSpecs(): ServerSpec[] {
+  return [
+    { name: 'ws', command: tsxNode('bench/peers/ws-server.ts', '--port', '0'), env: {}, dataDir: false },
+    { name: 'ws-frame-once', command: tsxNode('bench/peers/ws-frame-once.ts', '--port', '0'), env: {}, dataDir: false },
+  ];
+}
+
+export function oursExists(): boolean {
+  return existsSync(join(ROOT, 'src/main.ts'));
+}
+
+let tasksetChecked: boolean | null = null;
+export function hasTaskset(): boolean {
+  if (tasksetChecked === null) tasksetChecked = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+  return tasksetChecked;
+}
+
+/** The hard open-file limit a child can raise itself to. */
+export function hardNofile(): number {
+  const r = spawnSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' });
+  const v = r.stdout.trim();
+  return v === 'unlimited' ? 1_048_576 : Number(v) || 1024;
+}
+
+/**
+ * argv that runs `command` with the open-file limit raised to `nofile` and,
+ * when `core` is a number and taskset exists, pinned to that core. `exec` keeps
+ * the pid, so the pid we get is the real process's.
+ */
+export function wrap(command: readonly string[], nofile: number, core: number | null): string[] {
+  const pin = core !== null && hasTaskset() ? ['taskset', '-c', String(core)] : [];
+  return ['sh', '-c', 'ulimit -n "$0" 2>/dev/null; exec "$@"', String(nofile), ...pin, ...command];
+}
+
+export function startServer(spec: ServerSpec, opts: { nofile: number; core: number | null; timeoutMs?: number }): Promise<RunningServer> {
+  const dataDir = spec.dataDir ? mkdtempSync(join(tmpdir(), 'rooms-bench-')) : null;
+  const env: NodeJS.ProcessEnv = { ...process.env, ...spec.env };
+  if (dataDir !== null) env.DATA_DIR = dataDir;
+  const argv = wrap(spec.command, opts.nofile, opts.core);
+  const child: ChildProcess = spawn(argv[0], argv.slice(1), { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  let exited = false;
+  const keep = (chunk: Buffer): void => {
+    for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) lines.push(line);
+    if (lines.length > 40) lines.splice(0, lines.length - 40);
+  };
+  const exitPromise = new Promise<void>((resolve) => {
+    child.on('exit', () => {
+      exited = true;
+      resolve();
+    });
+  });
+  const cleanup = (): void => {
+    if (dataDir !== null) rmSync(dataDir, { recursive: true, force: true });
+  };
+  const stop = async (): Promise<void> => {
+    if (!exited) {
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exitPromise;
+      clearTimeout(killer);
+    }
+    cleanup();
+  };
+  return new Promise((resolve, reject) => {
+    let buffered = '';
+    const timer = setTimeout(() => {
+      void stop().then(() => reject(new Error(`${spec.name} did not print its listening line within ${opts.timeoutMs ?? 30_000} ms:\n${lines.join('\n')}`)));
+    }, opts.timeoutMs ?? 30_000);
+    // The ready line may come on either stream.
+    const onOutput = (chunk: Buffer): void => {
+      buffered += chunk.toString('utf8');
+      const m = READY.exec(buffered);
+      if (m) {
+        clearTimeout(timer);
+        child.stdout?.removeListener('data', onOutput);
+        child.stderr?.removeListener('data', onOutput);
+        child.stdout?.on('data', keep);
+        child.stderr?.on('data', keep);
+        keep(Buffer.from(buffered));
+        resolve({
+          spec,
+          pid: child.pid ?? 0,
+          port: Number(m[1]),
+          tail: () => lines.join('\n'),
+          exited: () => exited,
+          stop,
+        });
+      }
+    };
+    child.stdout?.on('data', onOutput);
+    child.stderr?.on('data', onOutput);
+    void exitPromise.then(() => {
+      clearTimeout(timer);
+      cleanup();
+      reject(new Error(`${spec.name} exited before it was ready:\n${lines.join('\n')}\n${buffered}`));
+    });
+  });
+}

@@ -1,0 +1,392 @@
+// `npm run bench`: every scenario against every server in interleaved rounds
+// (for each round, for each scenario: A B C), a fresh server process per run on
+// core 0 and the load generator (bench/loadgen.ts) on core 1. Prints a table of
+// medians and ratios, writes bench/results.json and docs/bench.svg.
+//
+//   npm run bench -- [--rounds N] [--quick] [--only id,id] [--servers name,name] [--no-write]
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { renderChart, type ChartGroup } from './lib/chart';
+import type { Params, ScenarioResult } from './lib/scenarios';
+import { ROOT, hardNofile, hasTaskset, oursExists, oursSpec, peerSpecs, startServer, wrap, type ServerSpec } from './lib/servers';
+
+interface MetricDef {
+  key: string;
+  label: string;
+  unit: string;
+  better: 'higher' | 'lower';
+  /** The issue's targets as candidate/peer ratios: at least (higher) or at most (lower). */
+  targets?: Record<string, number>;
+}
+
+interface ScenarioDef {
+  id: string;
+  title: string;
+  params: Params;
+  quick: Params;
+  metrics: MetricDef[];
+  /** Most connections it opens (for the open-file limit). */
+  connections: number;
+}
+
+const FANOUT_METRICS = (targets: boolean): MetricDef[] => [
+  { key: 'deliveriesPerSec', label: 'deliveries/s', unit: '/s', better: 'higher', targets: targets ? { ws: 5, 'ws-frame-once': 4 } : undefined },
+  { key: 'cpuUsPerDelivery', label: 'server CPU µs/delivery', unit: 'µs', better: 'lower', targets: targets ? { ws: 0.2 } : undefined },
+  { key: 'p50Us', label: 'p50 latency', unit: 'µs', better: 'lower' },
+  { key: 'p99Us', label: 'p99 latency', unit: 'µs', better: 'lower' },
+];
+
+const SCENARIOS: ScenarioDef[] = [
+  {
+    id: 'fanout-100',
+    title: 'fan-out, 1 sender -> 100 receivers, 64 B',
+    params: { kind: 'flood', receivers: 100, size: 64, opcode: 2, window: 64, warmupMs: 1000, measureMs: 4000, maxMessages: 0 },
+    quick: { kind: 'flood', receivers: 100, size: 64, opcode: 2, window: 64, warmupMs: 300, measureMs: 1000, maxMessages: 0 },
+    metrics: FANOUT_METRICS(true),
+    connections: 101,
+  },
+  {
+    id: 'fanout-1000',
+    title: 'fan-out, 1 sender -> 1000 receivers, 64 B',
+    params: { kind: 'flood', receivers: 1000, size: 64, opcode: 2, window: 32, warmupMs: 1000, measureMs: 4000, maxMessages: 0 },
+    quick: { kind: 'flood', receivers: 1000, size: 64, opcode: 2, window: 32, warmupMs: 300, measureMs: 1000, maxMessages: 0 },
+    metrics: FANOUT_METRICS(true),
+    connections: 1001,
+  },
+  {
+    id: 'rooms-10k',
+    title: 'many rooms, 500 x 4 all sending, 10k sends/s total, 64 B',
+    params: { kind: 'rooms', rooms: 500, members: 4, size: 64, rate: 10_000, warmupMs: 1000, measureMs: 5000 },
+    quick: { kind: 'rooms', rooms: 500, members: 4, size: 64, rate: 10_000, warmupMs: 300, measureMs: 1000 },
+    metrics: [
+      { key: 'p50Us', label: 'p50 latency', unit: 'µs', better: 'lower' },
+      { key: 'p99Us', label: 'p99 latency', unit: 'µs', better: 'lower', targets: { ws: 0.5 } },
+      { key: 'maxUs', label: 'max latency', unit: 'µs', better: 'lower' },
+      { key: 'cpuUsPerMessage', label: 'server CPU µs/message', unit: 'µs', better: 'lower', targets: { ws: 0.75 } },
+    ],
+    connections: 2000,
+  },
+  {
+    id: 'rooms-max',
+    title: 'many rooms, 500 x 4: highest total send rate held (p99 < 20 ms)',
+    params: { kind: 'rooms-max', rooms: 500, members: 4, size: 64, startRate: 10_000, maxRate: 640_000, stepMs: 1500, refine: 2, p99LimitUs: 20_000 },
+    quick: { kind: 'rooms-max', rooms: 500, members: 4, size: 64, startRate: 10_000, maxRate: 40_000, stepMs: 500, refine: 0, p99LimitUs: 20_000 },
+    metrics: [{ key: 'maxRateHeld', label: 'sends/s held', unit: '/s', better: 'higher' }],
+    connections: 2000,
+  },
+  {
+    id: 'large',
+    title: 'large messages, 1 sender -> 10 receivers, 256 KiB binary',
+    params: { kind: 'flood', receivers: 10, size: 256 * 1024, opcode: 2, window: 4, warmupMs: 1000, measureMs: 4000, maxMessages: 0 },
+    quick: { kind: 'flood', receivers: 10, size: 256 * 1024, opcode: 2, window: 4, warmupMs: 300, measureMs: 1000, maxMessages: 0 },
+    metrics: [
+      { key: 'mbPerSec', label: 'MB/s delivered', unit: 'MB/s', better: 'higher', targets: { ws: 1.4 } },
+      { key: 'cpuUsPerDelivery', label: 'server CPU µs/delivery', unit: 'µs', better: 'lower' },
+    ],
+    connections: 11,
+  },
+  {
+    id: 'idle',
+    title: 'idle connections, 10,000 in rooms of 10',
+    params: { kind: 'idle', connections: 10_000, roomSize: 10, concurrency: 200, settleMs: 1000 },
+    quick: { kind: 'idle', connections: 2000, roomSize: 10, concurrency: 200, settleMs: 300 },
+    metrics: [
+      { key: 'bytesPerConnection', label: 'server RSS bytes/connection', unit: 'B', better: 'lower', targets: { ws: 0.8 } },
+      { key: 'openMs', label: 'time to open all', unit: 'ms', better: 'lower' },
+    ],
+    connections: 10_000,
+  },
+  {
+    id: 'handshake',
+    title: 'handshakes, 5,000 connections opened and joined, 50 at a time',
+    params: { kind: 'handshake', connections: 5000, roomSize: 50, concurrency: 50 },
+    quick: { kind: 'handshake', connections: 1000, roomSize: 50, concurrency: 50 },
+    metrics: [
+      { key: 'handshakesPerSec', label: 'handshakes/s', unit: '/s', better: 'higher' },
+      { key: 'cpuUsPerHandshake', label: 'server CPU µs/handshake', unit: 'µs', better: 'lower', targets: { ws: 0.7 } },
+    ],
+    connections: 5000,
+  },
+];
+
+interface Options {
+  rounds: number;
+  quick: boolean;
+  only: string[] | null;
+  servers: string[] | null;
+  write: boolean;
+}
+
+function parseArgs(argv: readonly string[]): Options {
+  const o: Options = { rounds: 3, quick: false, only: null, servers: null, write: true };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--rounds') o.rounds = Math.max(1, Number(value()) || 1);
+    else if (a === '--quick') o.quick = true;
+    else if (a === '--only') o.only = value().split(',');
+    else if (a === '--servers') o.servers = value().split(',');
+    else if (a === '--no-write') o.write = false;
+    else if (a === '--help' || a === '-h') {
+      process.stdout.write(
+        'npm run bench -- [--rounds N] [--quick] [--only ' + SCENARIOS.map((s) => s.id).join(',') + '] [--servers rooms,ws,ws-frame-once] [--no-write]\n',
+      );
+      process.exit(0);
+    } else throw new Error(`unknown argument ${a}`);
+  }
+  if (o.quick && !argv.includes('--rounds')) o.rounds = 1;
+  return o;
+}
+
+interface Sample {
+  result: ScenarioResult | null;
+  error: string | null;
+}
+
+function runLoadgen(params: Params, port: number, serverPid: number, nofile: number): Promise<Sample> {
+  const job = JSON.stringify({ host: '127.0.0.1', port, serverPid, params });
+  const argv = wrap([process.execPath, '--import', 'tsx', 'bench/loadgen.ts', job], nofile, 1);
+  return new Promise((resolve) => {
+    const child = spawn(argv[0], argv.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const line = out.split('\n').find((l) => l.startsWith('RESULT '));
+      if (!line) {
+        resolve({ result: null, error: `load generator exited ${code} without a result: ${err.trim().slice(-500)}` });
+        return;
+      }
+      const parsed = JSON.parse(line.slice(7)) as ScenarioResult | { error: string };
+      if ('error' in parsed) resolve({ result: null, error: parsed.error });
+      else resolve({ result: parsed, error: null });
+    });
+  });
+}
+
+function median(xs: readonly number[]): number {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+function fmt(v: number, unit: string): string {
+  if (!Number.isFinite(v)) return 'n/a';
+  const a = Math.abs(v);
+  let s: string;
+  if (a >= 1e6) s = (v / 1e6).toFixed(a >= 1e7 ? 1 : 2) + 'M';
+  else if (a >= 1e4) s = (v / 1e3).toFixed(a >= 1e5 ? 0 : 1) + 'k';
+  else if (a >= 100) s = v.toFixed(0);
+  else if (a >= 10) s = v.toFixed(1);
+  else s = v.toFixed(2);
+  return unit === '/s' ? s : `${s} ${unit}`;
+}
+
+function machine(): { cpu: string; cores: number; node: string; os: string; date: string } {
+  let cpu = cpus()[0]?.model ?? 'unknown';
+  try {
+    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m) cpu = m[1].trim();
+  } catch {
+    /* not Linux */
+  }
+  let os = `${process.platform} ${process.arch}`;
+  try {
+    os = `Linux ${readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim()} ${process.arch}`;
+  } catch {
+    /* not Linux */
+  }
+  return { cpu, cores: cpus().length, node: process.version, os, date: new Date().toISOString() };
+}
+
+const log = (s: string): void => {
+  process.stderr.write(s + '\n');
+};
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  const all: ServerSpec[] = [];
+  if (oursExists()) all.push(oursSpec());
+  else log('note: src/main.ts does not exist yet: running the ws peers only (ratios: ws-frame-once against ws)');
+  all.push(...peerSpecs());
+  const servers = o.servers === null ? all : all.filter((s) => o.servers?.includes(s.name));
+  if (servers.length === 0) throw new Error('no servers selected');
+  const candidate = servers[0].name;
+  const peers = servers.slice(1).map((s) => s.name);
+  const scenarios = SCENARIOS.filter((s) => o.only === null || o.only.includes(s.id));
+  if (scenarios.length === 0) throw new Error(`no scenario matches --only; known: ${SCENARIOS.map((s) => s.id).join(', ')}`);
+
+  const hard = hardNofile();
+  const need = Math.max(...scenarios.map((s) => s.connections)) + 1024;
+  const nofile = Math.min(hard, Math.max(need, 4096));
+  if (hard < need) log(`warning: the hard open-file limit is ${hard}, below the ${need} the scenarios need: some will fail`);
+  if (!hasTaskset()) log('warning: taskset not found: server and load generator are not pinned to separate cores');
+  const cores = cpus().length;
+  if (cores < 2) log('warning: one core: server and load generator share it, numbers will not mean much');
+
+  const started = Date.now();
+  // samples[scenario][server] = results of each round
+  const samples = new Map<string, Map<string, Sample[]>>();
+  for (const s of scenarios) samples.set(s.id, new Map(servers.map((v) => [v.name, []])));
+  const failures: string[] = [];
+
+  for (let round = 1; round <= o.rounds; round++) {
+    for (const sc of scenarios) {
+      for (const spec of servers) {
+        const params = o.quick ? sc.quick : sc.params;
+        let sample: Sample;
+        try {
+          const server = await startServer(spec, { nofile, core: 0 });
+          try {
+            sample = await runLoadgen(params, server.port, server.pid, nofile);
+            if (server.exited()) sample = { result: sample.result, error: `${spec.name} exited during the run:\n${server.tail()}` };
+          } finally {
+            await server.stop();
+          }
+        } catch (err) {
+          sample = { result: null, error: (err as Error).message };
+        }
+        samples.get(sc.id)?.get(spec.name)?.push(sample);
+        const r = sample.result;
+        let line = `[round ${round}/${o.rounds}] ${sc.id.padEnd(12)} ${spec.name.padEnd(14)}`;
+        if (r !== null) {
+          line += sc.metrics.map((m) => `${m.label} ${fmt(r.metrics[m.key], m.unit)}`).join(', ');
+          line += `  (client cpu ${r.clientCpu.toFixed(2)})`;
+          if (!r.verification.ok) {
+            const msg = `${sc.id} on ${spec.name}, round ${round}: DELIVERY CHECK FAILED: ${r.verification.problems.join('; ')}`;
+            failures.push(msg);
+            line += `\n  !!! ${msg}`;
+          }
+          for (const n of r.notes) line += `\n    ${n}`;
+        } else {
+          const msg = `${sc.id} on ${spec.name}, round ${round}: ${sample.error}`;
+          failures.push(msg);
+          line += `ERROR ${sample.error}`;
+        }
+        log(line);
+      }
+    }
+  }
+
+  // Medians, ratios, table.
+  const mach = machine();
+  interface MetricOut {
+    key: string;
+    label: string;
+    unit: string;
+    better: 'higher' | 'lower';
+    samples: Record<string, number[]>;
+    medians: Record<string, number>;
+    ratios: Record<string, number>;
+    targets: Record<string, { atLeast?: number; atMost?: number; met: boolean }>;
+  }
+  const out: { id: string; title: string; params: Params; metrics: MetricOut[]; clientCpu: Record<string, number>; verified: Record<string, boolean[]> }[] = [];
+  const rows: string[][] = [];
+  const header = ['scenario', 'metric', ...servers.map((s) => s.name), ...peers.map((p) => `${candidate}/${p}`)];
+  const chartGroups: ChartGroup[] = [];
+  for (const sc of scenarios) {
+    const byServer = samples.get(sc.id) ?? new Map<string, Sample[]>();
+    const metrics: MetricOut[] = [];
+    for (const m of sc.metrics) {
+      const mo: MetricOut = { key: m.key, label: m.label, unit: m.unit, better: m.better, samples: {}, medians: {}, ratios: {}, targets: {} };
+      for (const s of servers) {
+        const xs = (byServer.get(s.name) ?? []).map((x) => (x.result !== null && x.result.verification.ok ? x.result.metrics[m.key] : NaN));
+        mo.samples[s.name] = xs;
+        mo.medians[s.name] = median(xs);
+      }
+      const group: ChartGroup = { label: `${sc.id} · ${m.label}`, bars: [] };
+      for (const p of peers) {
+        const ratio = mo.medians[candidate] / mo.medians[p];
+        mo.ratios[p] = ratio;
+        // Targets are written for our server against the ws peers.
+        const t = candidate === 'rooms' ? m.targets?.[p] : undefined;
+        if (t !== undefined) {
+          const met = m.better === 'higher' ? ratio >= t : ratio <= t;
+          mo.targets[p] = m.better === 'higher' ? { atLeast: t, met } : { atMost: t, met };
+        }
+        group.bars.push({
+          peer: p,
+          better: m.better === 'higher' ? ratio : 1 / ratio,
+          target: t === undefined ? null : m.better === 'higher' ? t : 1 / t,
+        });
+      }
+      if (group.bars.length > 0) chartGroups.push(group);
+      metrics.push(mo);
+      rows.push([
+        sc.id,
+        m.label,
+        ...servers.map((s) => fmt(mo.medians[s.name], m.unit)),
+        ...peers.map((p) => {
+          const r = mo.ratios[p];
+          if (!Number.isFinite(r)) return 'n/a';
+          const t = mo.targets[p];
+          const goal = t === undefined ? '' : t.atLeast !== undefined ? ` (≥${t.atLeast} ${t.met ? 'ok' : 'MISSED'})` : ` (≤${t.atMost} ${t.met ? 'ok' : 'MISSED'})`;
+          return `${r >= 10 ? r.toFixed(1) : r.toFixed(2)}x${goal}`;
+        }),
+      ]);
+    }
+    const clientCpu: Record<string, number> = {};
+    const verified: Record<string, boolean[]> = {};
+    for (const s of servers) {
+      const list = byServer.get(s.name) ?? [];
+      clientCpu[s.name] = median(list.map((x) => x.result?.clientCpu ?? NaN));
+      verified[s.name] = list.map((x) => x.result?.verification.ok ?? false);
+    }
+    out.push({ id: sc.id, title: sc.title, params: o.quick ? sc.quick : sc.params, metrics, clientCpu, verified });
+  }
+
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  const minutes = ((Date.now() - started) / 60000).toFixed(1);
+  const table = [
+    `${mach.cpu}, ${mach.cores} cores, Node ${mach.node}, ${mach.date.slice(0, 10)}; medians of ${o.rounds} round(s)${o.quick ? ' (quick)' : ''}, ${minutes} min`,
+    line(header),
+    line(header.map((_, i) => '-'.repeat(widths[i]))),
+    ...rows.map(line),
+  ].join('\n');
+  process.stdout.write(`\n${table}\n`);
+  const clientBusy = out.flatMap((s) => Object.entries(s.clientCpu).filter(([, v]) => v > 0.9).map(([n, v]) => `${s.id}/${n} (${v.toFixed(2)})`));
+  if (clientBusy.length > 0)
+    process.stdout.write(`\nload generator near one full core in: ${clientBusy.join(', ')} — there the client may be the limit; CPU per message stays honest.\n`);
+
+  if (o.write) {
+    const results = {
+      machine: mach,
+      settings: { rounds: o.rounds, quick: o.quick, serverCore: 0, loadgenCore: 1, pinned: hasTaskset(), minutes: Number(minutes) },
+      servers: servers.map((s) => ({ name: s.name, command: s.command.map((c) => (c === process.execPath ? 'node' : c)).join(' '), env: s.env })),
+      candidate,
+      scenarios: out,
+      failures,
+      table,
+    };
+    writeFileSync(join(ROOT, 'bench/results.json'), JSON.stringify(results, null, 2) + '\n');
+    if (chartGroups.length > 0) {
+      const svg = renderChart({
+        title: `${candidate} against ${peers.join(' and ')}: times better (medians of ${o.rounds} round${o.rounds > 1 ? 's' : ''}${o.quick ? ', quick' : ''})`,
+        subtitle: `${mach.cpu}, ${mach.cores} cores · Node ${mach.node} · ${mach.os} · ${mach.date.slice(0, 10)} · server on core 0, load generator on core 1`,
+        groups: chartGroups,
+      });
+      writeFileSync(join(ROOT, 'docs/bench.svg'), svg);
+    }
+    process.stdout.write(`\nwrote bench/results.json${chartGroups.length > 0 ? ' and docs/bench.svg' : ''}\n`);
+  }
+  if (failures.length > 0) {
+    process.stdout.write(`\n${failures.length} run(s) FAILED — their numbers are left out of the medians:\n${failures.map((f) => `  - ${f}`).join('\n')}\n`);
+    process.exit(1);
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
