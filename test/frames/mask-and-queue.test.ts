@@ -1,0 +1,48 @@
+import * as fc from 'fast-check';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ByteQueue } from '../../src/frames/byte-queue';
+import { applyMask } from '../../src/frames/mask';
+
+function maskSlow(bytes: Uint8Array, mask: Uint8Array, phase: number): Buffer {
+  return Buffer.from(bytes.map((b, i) => b ^ mask[(i + phase) % 4]!));
+}
+
+test('property: word-at-a-time masking equals byte-at-a-time at any phase, offset and length', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ minLength: 4, maxLength: 4 }), fc.nat(3), fc.nat(7), (bytes, mask, phase, offset) => {
+      const padded = Buffer.alloc(bytes.length + offset);
+      Buffer.from(bytes).copy(padded, offset);
+      applyMask(padded, offset, padded.length, mask, phase);
+      assert.equal(padded.subarray(offset), maskSlow(bytes, mask, phase));
+    }),
+  );
+});
+
+test('a queue hands out views inside one chunk and copies across chunks', () => {
+  const q = new ByteQueue();
+  const a = Buffer.from('hello');
+  q.push(a);
+  q.push(Buffer.from('world'));
+  const view = q.take(2);
+  assert.is(view.buffer, a.buffer, 'a view, not a copy');
+  assert.is(q.byteAt(0), 'l'.charCodeAt(0));
+  assert.is(q.take(6).toString(), 'llowor');
+  assert.is(q.length, 2);
+  q.skip(1);
+  assert.is(q.take(1).toString(), 'd');
+  assert.is(q.length, 0);
+});
+
+test('forEachRun visits exactly the requested positions across chunks', () => {
+  const q = new ByteQueue();
+  q.push(Buffer.from('abc'));
+  q.push(Buffer.from('def'));
+  q.push(Buffer.from('ghi'));
+  q.skip(1);
+  const seen: string[] = [];
+  q.forEachRun(1, 6, (chunk, from, to, position) => seen.push(`${position}:${chunk.subarray(from, to).toString()}`));
+  assert.equal(seen, ['1:c', '2:def', '5:g']);
+});
+
+test.run();
