@@ -180,6 +180,11 @@ export class MariadbBackend implements Backend {
         } catch (err) {
           throw this.startError(err, 'applying schema.sql');
         }
+        try {
+          await probeWriteAccess(conn);
+        } catch (err) {
+          throw this.startError(err, 'checking that it may write rooms');
+        }
         this.schemaApplied = true;
       }
     } finally {
@@ -372,6 +377,22 @@ export class MariadbBackend implements Backend {
     // (The typings omit it, but the pool is an EventEmitter.)
     (pool as unknown as EventEmitter).on('error', () => undefined);
     return pool;
+  }
+}
+
+/**
+ * A user that may read but not write would start fine and then fail every
+ * write, forever queued. Privileges are checked when a statement runs (even if
+ * it touches no row), so run the store's own statements on the empty key (never
+ * a room: keys have 1-128 characters) and roll back: nothing is left behind.
+ */
+async function probeWriteAccess(conn: Connection): Promise<void> {
+  await conn.beginTransaction();
+  try {
+    await conn.query(UPSERT_HEAD + '(?, ?, ?, ?, ?)' + UPSERT_TAIL, ['', '', 0, 'idle', 0]);
+    await conn.query('DELETE FROM rooms WHERE room_key IN (?)', ['']);
+  } finally {
+    await conn.rollback().catch(() => undefined);
   }
 }
 
