@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Makes sure what the test suite needs is there before it runs: a MariaDB server
+# answering on 127.0.0.1:3306 (or $MARIADB_URL) and Debian's Chromium at
+# /usr/bin/chromium. Starts or installs them when it can (root with apt-get);
+# otherwise fails loudly: the suite never skips what it cannot run.
+set -euo pipefail
+
+say() { printf 'ensure-test-services: %s\n' "$*" >&2; }
+apt_ready=0
+apt_install() {
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    say "need $* but cannot install it (not root or no apt-get); install it and run again"
+    exit 1
+  fi
+  if [ "$apt_ready" = 0 ]; then
+    say "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    apt_ready=1
+  fi
+  say "installing $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+mariadb_answers() {
+  if [ -n "${MARIADB_URL:-}" ]; then
+    node -e 'const u=new URL(process.env.MARIADB_URL);const s=require("net").connect(+(u.port||3306),u.hostname);s.on("connect",()=>process.exit(0));s.on("error",()=>process.exit(1));setTimeout(()=>process.exit(1),2000)'
+  else
+    mariadb-admin --protocol=tcp -h127.0.0.1 -P3306 -uroot ping --silent >/dev/null 2>&1
+  fi
+}
+
+# MariaDB: the suite uses the real server (a throwaway one for outage tests needs mariadbd too).
+if [ ! -x /usr/sbin/mariadbd ]; then
+  apt_install mariadb-server mariadb-client
+fi
+if ! mariadb_answers; then
+  say "starting MariaDB"
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+  for _ in $(seq 1 60); do
+    mariadb_answers && break
+    sleep 1
+  done
+  mariadb_answers || { say "MariaDB did not answer within 60 s"; exit 1; }
+fi
+say "MariaDB answers"
+
+# Chromium for the browser tests (playwright-core drives it; it never downloads a browser).
+if [ ! -x /usr/bin/chromium ]; then
+  apt_install chromium
+fi
+[ -x /usr/bin/chromium ] || { say "/usr/bin/chromium is missing"; exit 1; }
+say "Chromium at /usr/bin/chromium"
+
+# openssl makes the throwaway certificates of the TLS tests.
+command -v openssl >/dev/null || apt_install openssl
