@@ -4,6 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createLogger } from '../../src/server/logger';
 import { startServer, type RoomsServer, type StartOptions } from '../../src/server/server';
 import { defaultSettings, type Settings } from '../../src/settings';
 
@@ -33,7 +34,8 @@ export async function startTestServer(overrides: Partial<Settings> = {}, options
     joinsPerMinutePerAddress: 1_000_000,
     ...overrides,
   });
-  const server = await startServer(settings, options);
+  // Silent, the ready line included: test output is the test runner's.
+  const server = await startServer(settings, { log: createLogger('silent', () => {}), ...options });
   let stopped: Promise<void> | null = null;
   return {
     server,
