@@ -257,6 +257,17 @@ function logFrame(direction, type, payload) {
   appendCapped(ui.frames, li, MAX_FRAMES);
 }
 
+function describeBinary(base64) {
+  let bytes;
+  try {
+    bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+  } catch {
+    return `[binary message, not valid base64: ${base64.slice(0, 64)}]`;
+  }
+  const hex = Array.from(bytes.slice(0, 32), (b) => b.toString(16).padStart(2, '0')).join(' ');
+  return `[binary message, ${bytes.length} bytes] ${hex}${bytes.length > 32 ? ' …' : ''}`;
+}
+
 function describeClose(code, reason) {
   const meaning = CLOSE_MEANINGS[code] ?? (code >= 4000 ? 'application code' : code >= 3000 ? 'registered code' : 'unknown code');
   return `${code} ${meaning}${reason ? `: “${reason}”` : ''}`;
@@ -413,7 +424,9 @@ function handleFrame(frame) {
     }
     case 'message': {
       const from = typeof frame.from === 'string' ? frame.from : '(unknown)';
-      const text = typeof frame.text === 'string' ? frame.text : String(frame.text ?? '');
+      let text = typeof frame.text === 'string' ? frame.text : String(frame.text ?? '');
+      // A binary message from a raw-mode member travels base64-encoded.
+      if (frame.encoding === 'base64') text = describeBinary(text);
       addMessage(from, text, typeof frame.ts === 'number' ? frame.ts : Date.now(), false);
       break;
     }

@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
+import { WebSocket } from 'ws';
 import {
   REPO_ROOT, eventually, joinByForm, joinByLink, launchBrowser, memberNames, messageTexts, say, sleep, startServer, tempDir,
   text, waitMembers, waitMessage, waitOpen, watchErrors, type Browser, type RunningServer,
@@ -154,6 +155,67 @@ test('room keys are case-sensitive: Ops and ops are two rooms', async () => {
   await lower.close();
   delete pages.upper;
   delete pages.lower;
+});
+
+test('a raw-mode client (no subprotocol, like wscat) and the page hear each other', async () => {
+  const { server } = await ready();
+  const { alice, bob } = pages;
+  const raw = new WebSocket(`ws://127.0.0.1:${server.port}/?room=${ROOM}&name=wscat-user`);
+  const heard: string[] = [];
+  raw.on('message', (data, isBinary) => heard.push(isBinary ? '(binary)' : data.toString()));
+  await new Promise<void>((resolve, reject) => {
+    raw.once('open', () => resolve());
+    raw.once('error', reject);
+  });
+  try {
+    assert.is(raw.protocol, '');
+    await waitMembers(alice, ['alice', 'bob', 'wscat-user']);
+    raw.send('plain text from a terminal');
+    await waitMessage(alice, 'plain text from a terminal');
+    const row = alice.locator('#messages .msg').filter({ hasText: 'plain text from a terminal' });
+    assert.is(await row.locator('.from').textContent(), 'wscat-user');
+    raw.send(Buffer.from([0xde, 0xad, 0xbe, 0xef]));
+    await waitMessage(bob, '[binary message, 4 bytes] de ad be ef');
+    await say(bob, 'reply to the terminal');
+    await eventually(() => assert.ok(heard.includes('reply to the terminal'), JSON.stringify(heard)));
+  } finally {
+    raw.close(1000);
+  }
+  await waitMembers(alice, ['alice', 'bob']);
+  await waitMembers(bob, ['alice', 'bob']);
+});
+
+test('repeated names: the member list keeps both, and drops one on leave', async () => {
+  const { server } = await ready();
+  const room = `${ROOM}-twins`;
+  const first = await openPage('sam1');
+  const second = await openPage('sam2');
+  await joinByForm(first, server.base, room, 'sam');
+  await second.goto(`${server.base}/#room=${room}`);
+  await second.locator('#name').fill('sam');
+  await second.locator('#name').press('Enter');
+  // The server may accept the repeated name or refuse it; the page shows what it says.
+  const outcome = await eventually(async () => {
+    const state = await second.locator('#state-box').getAttribute('data-state');
+    const status = await text(second, '#status');
+    if (state === 'open' && status === 'Open') return 'accepted';
+    if (state === 'closed') return `refused: ${status}`;
+    throw new Error(`state ${state}, status ${status}`);
+  }, 10_000, 'the second "sam" to be accepted or refused');
+  if (outcome === 'accepted') {
+    await waitMembers(first, ['sam', 'sam']);
+    await waitMembers(second, ['sam', 'sam']);
+    assert.is(await second.locator('#members .you').count(), 1);
+    await second.locator('#leave').click();
+    await waitMembers(first, ['sam']);
+  } else {
+    assert.match(outcome, /Closed \(\d{4}/);
+    await waitMembers(first, ['sam']);
+  }
+  await first.close();
+  await second.close();
+  delete pages.sam1;
+  delete pages.sam2;
 });
 
 test('message text is shown as text, never parsed as HTML', async () => {
