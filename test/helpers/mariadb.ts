@@ -3,14 +3,13 @@
 // own, in a temp folder on a free port, for tests that must stop the database.
 // Nothing here ever stops or reconfigures the shared server.
 
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer, type Socket } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import mariadb, { type Connection } from 'mariadb';
 
 export const ADMIN_URL = process.env.MARIADB_URL || 'mariadb://root@127.0.0.1:3306/test';
@@ -114,6 +113,25 @@ export interface ThrowawayMariadb {
 const MARIADBD = existsSync('/usr/sbin/mariadbd') ? '/usr/sbin/mariadbd' : 'mariadbd';
 const asRoot = process.getuid?.() === 0;
 
+/** mariadb-install-db in its own process group (written to groupFile while it runs, for the watchdog). */
+function install(dataDir: string, groupFile: string): Promise<void> {
+  const args = ['--no-defaults', '--auth-root-authentication-method=normal', `--datadir=${dataDir}`, '--skip-test-db', '--skip-name-resolve', ...(asRoot ? ['--user=root'] : [])];
+  return new Promise((resolve, reject) => {
+    const proc = spawn('mariadb-install-db', args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    let stderr = '';
+    proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    if (proc.pid) writeFileSync(groupFile, String(proc.pid));
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 60_000);
+    proc.once('error', (err) => reject(new Error(`mariadb-install-db could not run (is mariadb-server installed?): ${err.message}`)));
+    proc.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      rmSync(groupFile, { force: true });
+      if (code === 0) resolve();
+      else reject(new Error(`mariadb-install-db failed (${code ?? signal}): ${stderr.trim().split('\n').slice(-5).join(' | ')}`));
+    });
+  });
+}
+
 /**
  * Installs a data directory in a temp folder (root without password) and runs
  * mariadbd on it, on 127.0.0.1 and a free port. A watchdog shell kills it and
@@ -123,23 +141,31 @@ export async function startThrowawayMariadb(): Promise<ThrowawayMariadb> {
   const dir = await mkdtemp(join(tmpdir(), 'rooms-mariadb-'));
   const dataDir = join(dir, 'data');
   const pidFile = join(dir, 'mariadbd.pid');
+  const serverPid = join(dir, 'server.pid'); // ours, written at spawn: no window before mariadbd writes its own
+  const installGroup = join(dir, 'install.pgid');
   const errorLog = join(dir, 'error.log');
+
+  // The watchdog polls this process and, once it is gone (a test killed on
+  // timeout), kills what the files name (only ever ours: the install's process
+  // group, the server's pid) and removes the folder. Polling rather than a pipe:
+  // children would inherit the pipe and keep it open. destroy() ends the watchdog.
+  // Only plain numbers above 1 are used: "kill -9 -1" would hit every process.
+  const script = [
+    `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done`,
+    `g=$(cat '${installGroup}' 2>/dev/null); case "$g" in ''|*[!0-9]*|0|1) ;; *) kill -9 -- "-$g" 2>/dev/null ;; esac`,
+    `p=$(cat '${serverPid}' 2>/dev/null); case "$p" in ''|*[!0-9]*|0|1) ;; *) kill -9 "$p" 2>/dev/null ;; esac`,
+    // the killed processes may still be writing for a moment: wait, then remove
+    `sleep 1; rm -rf '${dir}'`,
+  ].join('\n');
+  const watchdog = spawn('sh', ['-c', script], { stdio: 'ignore', detached: true });
+  watchdog.unref();
+
   try {
-    await promisify(execFile)(
-      'mariadb-install-db',
-      [
-        '--no-defaults',
-        '--auth-root-authentication-method=normal',
-        `--datadir=${dataDir}`,
-        '--skip-test-db',
-        '--skip-name-resolve',
-        ...(asRoot ? ['--user=root'] : []),
-      ],
-      { timeout: 60_000 },
-    );
+    await install(dataDir, installGroup);
   } catch (err) {
+    watchdog.kill();
     await rm(dir, { recursive: true, force: true });
-    throw new Error(`mariadb-install-db failed (is mariadb-server installed?): ${(err as Error).message}`);
+    throw err;
   }
   const port = await freePort();
   const args = [
@@ -156,15 +182,6 @@ export async function startThrowawayMariadb(): Promise<ThrowawayMariadb> {
     ...(asRoot ? ['--user=root'] : []),
   ];
 
-  // The watchdog reads its stdin until this process dies (the pipe closes), then
-  // kills whatever mariadbd the pid file names (only ever ours) and cleans up.
-  const watchdog = spawn('sh', ['-c', `cat >/dev/null; kill -9 "$(cat '${pidFile}' 2>/dev/null)" 2>/dev/null; rm -rf '${dir}'`], {
-    stdio: ['pipe', 'ignore', 'ignore'],
-    detached: true,
-  });
-  watchdog.unref();
-  (watchdog.stdin as unknown as Socket).unref();
-
   let child: ChildProcess | null = null;
   let exited: Promise<void> = Promise.resolve();
   const onExit = () => {
@@ -177,11 +194,12 @@ export async function startThrowawayMariadb(): Promise<ThrowawayMariadb> {
     if (child) return;
     const proc = spawn(MARIADBD, args, { stdio: 'ignore' });
     child = proc;
+    if (proc.pid) writeFileSync(serverPid, String(proc.pid));
     exited = new Promise((resolve) =>
       proc.once('exit', () => {
         if (child === proc) child = null;
-        // Stale after a crash; a later kill -9 by the watchdog must not hit a reused pid.
-        rmSync(pidFile, { force: true });
+        // A later kill -9 by the watchdog must not hit a reused pid.
+        rmSync(serverPid, { force: true });
         resolve();
       }),
     );
@@ -226,7 +244,7 @@ export async function startThrowawayMariadb(): Promise<ThrowawayMariadb> {
       await halt('SIGTERM');
       process.off('exit', onExit);
       await rm(dir, { recursive: true, force: true });
-      watchdog.stdin?.end();
+      watchdog.kill();
     },
   };
 }
