@@ -18,6 +18,7 @@ const BACKOFF_CAP_MS = 30_000;
 // restart, try again later, bad gateway.
 const RETRY_CODES = new Set([1001, 1005, 1006, 1011, 1012, 1013, 1014]);
 
+const MAX_MESSAGE_BYTES = 1024 * 1024;
 const MAX_MESSAGES = 1000;
 const MAX_FRAMES = 500;
 const MAX_PAYLOAD_SHOWN = 4000;
@@ -443,11 +444,13 @@ function handleFrame(frame) {
 
 function sendText(text) {
   const ws = session.ws;
-  if (!ws || ws.readyState !== WebSocket.OPEN || !session.welcomed) return false;
+  if (!ws || ws.readyState !== WebSocket.OPEN || !session.welcomed) return 'offline';
   const payload = JSON.stringify({ type: 'message', text });
+  // The server's default limit (MAX_MESSAGE_BYTES); a bigger message would close the connection with 1009.
+  if (new TextEncoder().encode(payload).length > MAX_MESSAGE_BYTES) return 'too-big';
   ws.send(payload);
   logFrame('→', 'message', payload);
-  return true;
+  return 'sent';
 }
 
 // ---------------------------------------------------------------- join / leave
@@ -523,8 +526,13 @@ ui.sendForm.addEventListener('submit', (event) => {
   event.preventDefault();
   const text = ui.text.value;
   if (!text.trim()) return;
-  if (!sendText(text)) {
+  const result = sendText(text);
+  if (result === 'offline') {
     addNotice('Not connected: your message was not sent. It is still in the box.', 'warn');
+    return;
+  }
+  if (result === 'too-big') {
+    addNotice('That message is too long to send (over 1 MiB). It is still in the box.', 'warn');
     return;
   }
   addMessage(session.you, text, Date.now(), true);
@@ -560,12 +568,17 @@ function fitTextBox() {
 }
 ui.text.addEventListener('input', fitTextBox);
 
-// Back online: do not wait out the backoff.
-window.addEventListener('online', () => {
+// Back online, or back to a tab whose timers the browser throttled while it
+// was hidden (phones do this): do not wait out the backoff.
+function retryNow() {
   if (session.state === 'reconnecting') {
     session.attempt = 0;
     connect();
   }
+}
+window.addEventListener('online', retryNow);
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible') retryNow();
 });
 
 window.addEventListener('hashchange', () => {
