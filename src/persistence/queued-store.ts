@@ -74,6 +74,7 @@ export class QueuedStore implements RoomStore {
   private readonly lateListeners: ((records: RoomRecord[]) => void)[] = [];
   private undeliveredLateLoad: RoomRecord[] | null = null;
   private refusedLogged = false;
+  private reconnecting = false;
 
   constructor(
     private readonly backend: Backend,
@@ -141,7 +142,7 @@ export class QueuedStore implements RoomStore {
     this.closing = true;
     this.stopHeartbeat();
     const deadline = Date.now() + this.options.closeTimeoutMs;
-    if (this.state === 'down' && this.queue.size > 0 && this.opened) {
+    if (this.state === 'down' && this.queue.size > 0 && this.opened && !this.reconnecting) {
       // One more try right now rather than whenever the backoff says.
       this.clearRetry();
       void this.reconnect();
@@ -177,7 +178,9 @@ export class QueuedStore implements RoomStore {
       // The bound: a long outage must not eat memory, and each queued room costs
       // one entry however often it changes. When it is full, a room that is not
       // queued yet is refused instead of accepted-and-lost; the caller turns
-      // that into a 503 for the join that would have created it.
+      // that into a 503 for the join that would have created it. (While up, each
+      // new entry has a caller waiting on it, so the queue can pass the bound
+      // only by the writes in flight, e.g. joins arriving during a drain.)
       if (this.queue.isFullFor(op.room)) {
         if (!this.refusedLogged) {
           this.refusedLogged = true;
@@ -309,6 +312,20 @@ export class QueuedStore implements RoomStore {
 
   private async reconnect(): Promise<void> {
     if (this.closed || this.state === 'up') return;
+    if (this.reconnecting) {
+      // One attempt at a time (two would both load); try again after this one.
+      this.scheduleRetry();
+      return;
+    }
+    this.reconnecting = true;
+    try {
+      await this.reconnectOnce();
+    } finally {
+      this.reconnecting = false;
+    }
+  }
+
+  private async reconnectOnce(): Promise<void> {
     try {
       await this.backend.connect();
     } catch (err) {
