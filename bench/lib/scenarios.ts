@@ -109,13 +109,25 @@ function makeRooms(count: number, members: number, shared: Shared, size: number,
   return rooms;
 }
 
-async function waitFor(cond: () => boolean, timeoutMs: number): Promise<boolean> {
-  const end = performance.now() + timeoutMs;
-  while (!cond()) {
-    if (performance.now() > end) return false;
+/**
+ * Wait until every owed delivery arrived; give up early when nothing at all has
+ * arrived for `quietMs` (a lost message never comes) or after `maxMs`.
+ */
+async function drain(shared: Shared, owedNow: () => number, maxMs = 15_000, quietMs = 1500): Promise<boolean> {
+  const end = performance.now() + maxMs;
+  let last = shared.delivered;
+  let lastChange = performance.now();
+  for (;;) {
+    if (shared.delivered >= owedNow()) return true;
+    if (shared.unexpectedCloses > 0) return false;
+    const now = performance.now();
+    if (shared.delivered !== last) {
+      last = shared.delivered;
+      lastChange = now;
+    }
+    if (now > end || now - lastChange > quietMs) return false;
     await sleep(5);
   }
-  return true;
 }
 
 function closeAll(rooms: readonly (readonly Conn[])[]): void {
@@ -134,16 +146,21 @@ export async function flood(t: Target, p: FloodParams): Promise<ScenarioResult> 
   await sleep(100);
 
   const R = p.receivers;
+  const receivers = members.slice(1);
   const batchMin = Math.max(1, Math.floor(p.window / 4));
   let stop = false;
   let scheduled = false;
+  // The window is per receiver: the sender stays at most `window` messages ahead
+  // of the slowest one, so no receiver's backlog (and latency) can run away.
   const pump = (): void => {
     scheduled = false;
     if (stop) return;
-    const inFlight = sender.sent - shared.delivered / R;
-    let k = Math.floor(p.window - inFlight);
+    let slowest = sender.sent;
+    for (const c of receivers) if (c.received < slowest) slowest = c.received;
+    const inFlight = sender.sent - slowest;
+    let k = p.window - inFlight;
     if (p.maxMessages > 0) k = Math.min(k, p.maxMessages - sender.sent);
-    if (k >= batchMin || (k > 0 && inFlight < 1)) sender.send(k, performance.now());
+    if (k >= batchMin || (k > 0 && inFlight === 0)) sender.send(k, performance.now());
   };
   const onTurn = (): void => {
     if (!scheduled && !stop) {
@@ -173,8 +190,8 @@ export async function flood(t: Target, p: FloodParams): Promise<ScenarioResult> 
   stop = true;
   clearInterval(backstop);
 
-  const drained = await waitFor(() => shared.delivered >= sender.sent * R || shared.unexpectedCloses > 0, 15_000);
-  if (!drained) notes.push('receivers still missing messages 15 s after the last send');
+  const drained = await drain(shared, () => sender.sent * R);
+  if (!drained) notes.push('receivers still owed messages when deliveries stopped coming');
   const verification = verify([members], shared);
   closeAll([members]);
 
@@ -263,8 +280,8 @@ export async function rooms(t: Target, p: RoomsParams): Promise<ScenarioResult> 
   const clientCpu = clientCpuSince(cli0, t1 - t0);
   pacer.stop();
 
-  const drained = await waitFor(() => shared.delivered >= owed(rs) || shared.unexpectedCloses > 0, 15_000);
-  if (!drained) notes.push('receivers still missing messages 15 s after the last send');
+  const drained = await drain(shared, () => owed(rs));
+  if (!drained) notes.push('receivers still owed messages when deliveries stopped coming');
   if (pacer.maxLagMs() > 50) notes.push(`the load generator fell ${pacer.maxLagMs().toFixed(0)} ms behind its send schedule`);
   const verification = verify(rs, shared);
   closeAll(rs);
@@ -318,7 +335,7 @@ export async function roomsMax(t: Target, p: RoomsMaxParams): Promise<ScenarioRe
     const sends = pacer.sent() - s0;
     lastClientCpu = clientCpuSince(cli0, t1 - t0);
     pacer.stop();
-    const drained = await waitFor(() => shared.delivered >= owed(rs) || shared.unexpectedCloses > 0, 1000);
+    const drained = await drain(shared, () => owed(rs), 1000, 1000);
     const achieved = sends / ((t1 - t0) / 1000);
     const p99 = shared.hist.quantile(0.99);
     const ok = drained && achieved >= rate * 0.95 && p99 <= p.p99LimitUs && shared.unexpectedCloses === 0;
@@ -331,7 +348,7 @@ export async function roomsMax(t: Target, p: RoomsMaxParams): Promise<ScenarioRe
       failed = rate;
       if (achieved < rate * 0.95 && lastClientCpu > 0.9) clientLimited = true;
       // Let the backlog drain before the next step or the verification.
-      await waitFor(() => shared.delivered >= owed(rs) || shared.unexpectedCloses > 0, 15_000);
+      await drain(shared, () => owed(rs));
     }
     if (shared.unexpectedCloses > 0 || clientLimited) break;
     if (failed === 0) {
@@ -344,8 +361,8 @@ export async function roomsMax(t: Target, p: RoomsMaxParams): Promise<ScenarioRe
     }
   }
   if (clientLimited) notes.push('stopped: the load generator could not send faster (client-limited)');
-  const drained = await waitFor(() => shared.delivered >= owed(rs) || shared.unexpectedCloses > 0, 15_000);
-  if (!drained) notes.push('receivers still missing messages 15 s after the last send');
+  const drained = await drain(shared, () => owed(rs));
+  if (!drained) notes.push('receivers still owed messages when deliveries stopped coming');
   const verification = verify(rs, shared);
   closeAll(rs);
   return {
@@ -385,7 +402,7 @@ export async function idle(t: Target, p: IdleParams): Promise<ScenarioResult> {
   // Prove the connections are live rooms, not just accepted sockets: one message in the last room.
   const last = rs[rs.length - 1];
   last[0].send(1, performance.now());
-  await waitFor(() => shared.delivered >= last.length - 1 || shared.unexpectedCloses > 0, 5000);
+  await drain(shared, () => last.length - 1, 5000);
   const verification = verify([last], shared);
   if (shared.unexpectedCloses > 0) verification.ok = false;
   closeAll(rs);
