@@ -149,6 +149,25 @@ test('keys are exact: Ops and ops are two rows', async () => {
   await db.query('DELETE FROM rooms');
 });
 
+test('a row the database rejects (key outside the contract) is refused; the store stays up', async () => {
+  const store = open(db.url);
+  await store.open();
+  assert.is(await store.save(rec('café', 'x', 1)), 'refused');
+  assert.is(await store.save(rec('k'.repeat(129), 'x', 1)), 'refused');
+  const h = store.health();
+  assert.is(h.state, 'up');
+  assert.is(h.pendingWrites, 0);
+  assert.ok(h.errors >= 2);
+  assert.is(await store.save(rec('fine', 'x', 1)), 'durable');
+  const rows = await db.query<{ room_key: string }[]>('SELECT room_key FROM rooms');
+  assert.equal(
+    rows.map((r) => r.room_key),
+    ['fine'],
+  );
+  await store.close();
+  await db.query('DELETE FROM rooms');
+});
+
 test('many rooms in one batch (group commit over several statements)', async () => {
   const store = open(db.url);
   await store.open();
