@@ -333,6 +333,13 @@ export class RawPeer {
     return this.waitFor<ServerFrame | null>(take, 'frame', timeoutMs, () => (this.buffer.length === 0 ? null : undefined));
   }
 
+  /** The next frame, which must come. */
+  async frame(timeoutMs = 5000): Promise<ServerFrame> {
+    const next = await this.nextFrame(timeoutMs);
+    if (next === null) throw new Error('connection ended before the expected frame');
+    return next;
+  }
+
   /** Reads frames up to the server's close frame; returns its code, reason and the frames before it. */
   async expectClose(timeoutMs = 5000): Promise<{ code: number | null; reason: string; before: ServerFrame[] }> {
     const deadline = Date.now() + timeoutMs;
