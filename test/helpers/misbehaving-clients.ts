@@ -378,7 +378,7 @@ export interface Heard {
   from: string | null;
   /** The text, cut to its first 200 characters (long floods are not kept whole). */
   text: string;
-  /** Its full length in characters. */
+  /** Its full length: characters in JSON mode, bytes in raw mode. */
   length: number;
 }
 
@@ -455,8 +455,12 @@ export class WsMember {
 
   private received(data: RawData, isBinary: boolean): void {
     const raw = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
-    const text = raw.toString(isBinary ? 'base64' : 'utf8');
-    if (this.mode === 'raw') return this.keep({ from: null, text: text.slice(0, KEEP_CHARS), length: text.length });
+    if (this.mode === 'raw') {
+      // Only the start is decoded: a flood of large messages should not turn into large strings here.
+      const text = isBinary ? raw.subarray(0, KEEP_CHARS).toString('base64') : raw.subarray(0, KEEP_CHARS * 4).toString('utf8').slice(0, KEEP_CHARS);
+      return this.keep({ from: null, text, length: raw.length });
+    }
+    const text = raw.toString('utf8');
     const frame = JSON.parse(text) as { type: string; name?: string; members?: string[]; from?: string; text?: string; code?: string };
     if (frame.type === 'welcome') this.members = frame.members ?? [];
     else if (frame.type === 'joined' || frame.type === 'left') this.presence.push({ type: frame.type, name: frame.name ?? '' });
