@@ -221,6 +221,27 @@ test('6.x the same frame sent one byte at a time: the close comes right after th
   await client.waitForEnd();
 });
 
+test('6.x fail fast inside a continuation frame sent in chops: 1007 after the invalid chop, before the rest', async () => {
+  const client = await RawClient.echo(server.port);
+  client.send(text(KOSME, { fin: false }));
+  const payload = Buffer.concat([Buffer.from('valid '), hex('ed'), hex('a0'), Buffer.from(' never sent')]);
+  const continuation = cont(payload);
+  const headerLength = continuation.length - payload.length;
+  client.send(continuation.subarray(0, headerLength + 7)); // up to and including ED: still possibly valid
+  client.send(continuation.subarray(headerLength + 7, headerLength + 8)); // A0 after ED: a surrogate
+  await client.expectClose(1007);
+  client.send(continuation.subarray(headerLength + 8));
+  await client.waitForEnd();
+});
+
+test('6.x a ping between fragments does not disturb a code point split across them', async () => {
+  const client = await RawClient.echo(server.port);
+  client.send(Buffer.concat([text(hex('41e2'), { fin: false }), ping('mid code point'), cont(hex('82ac42'))]));
+  assertFrame(await client.frame(), OP.pong, 'mid code point');
+  await expectMessage(client, OP.text, hex('41e282ac42'));
+  await client.closeCleanly();
+});
+
 test('the server keeps serving after category 6', async () => {
   await assertStillServing(server);
 });

@@ -221,6 +221,29 @@ test('request and a bad first frame in one packet: 101, then the failure', async
   await client.waitForEnd();
 });
 
+test('request, a frame and a close in one write, then FIN, to an existing room: 101, relayed, close echoed', async () => {
+  const listener = await RawClient.room(server.port, 'half-close-existing', 'listener');
+  const client = await RawClient.connect(server.port);
+  const { bytes } = handshakeRequest(server.port, { path: join('half-close-existing', 'speaker') });
+  client.socket.end(Buffer.concat([bytes, text('said and gone'), close(1000)]));
+  assert.is((await client.readResponse()).status, 101);
+  await client.expectClose(1000);
+  await expectMessage(listener, OP.text, 'said and gone');
+  await listener.closeCleanly();
+});
+
+test('request, a frame and a close in one write, then FIN, to a NEW room: 101 and the close echoed, as on /echo', async () => {
+  // The same bytes to /echo, or to a room that exists, are answered (see above). A join that
+  // creates the room waits for the store, and the client's FIN during that wait must not lose the request.
+  const client = await RawClient.connect(server.port);
+  const { bytes } = handshakeRequest(server.port, { path: join('half-close-new', 'speaker') });
+  client.socket.end(Buffer.concat([bytes, text('said and gone'), close(1000)]));
+  const response = await client.readResponse();
+  assert.is(response.status, 101);
+  await client.expectClose(1000);
+  assert.is(server.ts.server.registry.get('half-close-new')?.owner, 'speaker', 'the room was created with its owner');
+});
+
 // --- limits on the request head
 
 test('a request head over MAX_HEADER_BYTES (8 KiB) is refused with 431', async () => {
