@@ -103,7 +103,7 @@ export function renderChart(input: ChartInput): string {
 
   const legend = peers
     .map((p, i) => {
-      const lx = plotX + i * 170;
+      const lx = 16 + i * 150;
       return `<rect x="${lx}" y="${top - 30}" width="12" height="12" fill="${shade(p)}"/><text x="${lx + 16}" y="${top - 20}" class="tick">vs ${esc(p)}</text>`;
     })
     .join('');
@@ -116,8 +116,9 @@ export function renderChart(input: ChartInput): string {
     `<text x="16" y="24" font-size="16" font-weight="bold" fill="#111">${esc(input.title)}</text>`,
     `<text x="16" y="42" font-size="12" fill="#444">${esc(input.subtitle)}</text>`,
     legend,
-    `<line x1="${plotX + 360}" x2="${plotX + 360}" y1="${top - 31}" y2="${top - 19}" class="target"/><text x="${plotX + 366}" y="${top - 20}" class="tick">target</text>`,
-    `<text x="${plotX + 430}" y="${top - 20}" class="tick">red outline: target missed · right of the black line is better, log scale</text>`,
+    `<line x1="${16 + peers.length * 150 + 6}" x2="${16 + peers.length * 150 + 6}" y1="${top - 31}" y2="${top - 19}" class="target"/>` +
+      `<text x="${16 + peers.length * 150 + 12}" y="${top - 20}" class="tick">target</text>`,
+    `<text x="${16 + peers.length * 150 + 70}" y="${top - 20}" class="tick">right of the black 1× line is better · log scale · red: short of the target (or of 1× where none)</text>`,
     ...axis,
     ...parts,
     `<text x="16" y="${height - 10}" font-size="11" fill="#777">Times better = ratio for higher-is-better metrics, inverse ratio for lower-is-better ones; medians of interleaved rounds. Written by bench/run.ts.</text>`,

@@ -49,6 +49,8 @@ export interface RoomsMaxParams {
   refine: number;
   /** A rate is held when p99 latency stays under this. */
   p99LimitUs: number;
+  /** Pause after opening the connections (rooms are created then), before the first step. */
+  settleMs: number;
 }
 
 export interface IdleParams {
@@ -310,7 +312,7 @@ export async function roomsMax(t: Target, p: RoomsMaxParams): Promise<ScenarioRe
   const rs = makeRooms(p.rooms, p.members, shared, p.size, 2);
   const all = rs.flat();
   await openAll(all, t.host, t.port, roomPath, 100);
-  await sleep(200);
+  await sleep(p.settleMs);
   const notes: string[] = [];
 
   let held = 0;
