@@ -6,11 +6,13 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { OP, RawClient, binary, close, cont, destroyAllClients, text } from '../helpers/raw-client';
+import { OP, RawClient, binary, close, cont, destroyAllClients, handshakeRequest, text } from '../helpers/raw-client';
 import { startTestServer, waitUntil, type TestServer } from '../helpers/test-server';
+import type { RoomRecord, RoomStore, StoreHealth, WriteOutcome } from '../../src/persistence/types';
 
 let ts: TestServer;
 let noRetention: TestServer | null = null;
+let gated: TestServer | null = null;
 
 test.before(async () => {
   ts = await startTestServer();
@@ -19,6 +21,7 @@ test.after.each(() => destroyAllClients());
 test.after(async () => {
   destroyAllClients();
   await noRetention?.stop();
+  await gated?.stop();
   await ts.stop();
 });
 
@@ -239,6 +242,69 @@ test('with ROOM_RETENTION=0, an emptied room is deleted from the registry', asyn
   assert.is(noRetention.server.registry.get('ephemeral')?.owner, 'cy');
   await c.closeCleanly();
   await waitUntil(() => noRetention!.server.registry.get('ephemeral') === undefined, 'deleted again');
+});
+
+/** An in-memory store whose saves wait while the gate is shut: a slow store, made deterministic. */
+class GatedStore implements RoomStore {
+  readonly kind = 'file' as const;
+  readonly description = 'gated in-memory store (test)';
+  private shut: Promise<void> | null = null;
+  private release: (() => void) | null = null;
+  shutGate(): void {
+    this.shut = new Promise((resolve) => (this.release = resolve));
+  }
+  openGate(): void {
+    this.release?.();
+    this.shut = null;
+  }
+  async open(): Promise<RoomRecord[]> {
+    return [];
+  }
+  onLateLoad(): void {}
+  async save(): Promise<WriteOutcome> {
+    await this.shut;
+    return 'durable';
+  }
+  async remove(): Promise<WriteOutcome> {
+    return 'durable';
+  }
+  health(): StoreHealth {
+    return { kind: 'file', state: 'up', pendingWrites: 0, errors: 0, lastError: null, description: this.description };
+  }
+  async close(): Promise<void> {
+    this.openGate();
+  }
+}
+
+test('ROOM_RETENTION=0: a creator that disconnects while the room is being stored does not strand the next joiner in a deleted room', async () => {
+  const store = new GatedStore();
+  gated = await startTestServer({ roomRetentionMs: 0 }, { store });
+  const { registry } = gated.server;
+  let admits = 0;
+  const admit = registry.admit.bind(registry);
+  registry.admit = (key, name) => {
+    admits++;
+    return admit(key, name);
+  };
+  store.shutGate();
+  // The creator's join starts the room's write, which now waits.
+  const creator = await RawClient.connect(gated.port);
+  creator.send(handshakeRequest(gated.port, { path: '/?room=race&name=creator' }).bytes);
+  await waitUntil(() => admits === 1 && registry.get('race') !== undefined, 'the creator\'s admission');
+  // The creator leaves before its 101; a second member asks to join meanwhile.
+  creator.destroy();
+  const joiner = await RawClient.connect(gated.port);
+  joiner.send(handshakeRequest(gated.port, { path: '/?room=race&name=joiner' }).bytes);
+  await waitUntil(() => admits === 2, 'the joiner\'s admission');
+  await new Promise((resolve) => setTimeout(resolve, 50)); // let the server see the creator's socket close
+  store.openGate();
+  assert.is((await joiner.readResponse()).status, 101);
+  // The joiner is a member of the room the registry knows as "race": a third member hears it.
+  await waitUntil(() => registry.get('race') !== undefined, 'the room the joiner is in to be in the registry', 1000);
+  assert.is(registry.get('race')?.members.size, 1, 'the joiner is in the registry\'s room');
+  const third = await RawClient.room(gated.port, 'race', 'third');
+  joiner.send(text('can anyone hear me?'));
+  await expectText(third, 'can anyone hear me?', 'the third member hears the joiner');
 });
 
 test.run();
