@@ -117,9 +117,9 @@ test('the server keeps serving after category 2', async () => {
 let beating: TestServer | null = null;
 
 test('heartbeat: an idle peer is pinged, and one that answers stays connected', async () => {
-  beating = await startTestServer({ pingIntervalMs: 100 });
+  beating = await startTestServer({ pingIntervalMs: 250 }); // a pong has a whole interval to arrive: room for a busy machine
   const client = await RawClient.echo(beating.port);
-  for (let i = 0; i < 4; i++) {
+  for (let i = 0; i < 3; i++) {
     const heartbeat = await client.frame(2000);
     assert.is(heartbeat.opcode, OP.ping, `heartbeat ${i + 1} is a ping`);
     assert.not.ok(heartbeat.masked);

@@ -175,7 +175,7 @@ test('7.x a room member that sends close gets it echoed and the connection ends'
 });
 
 test('7.x server-initiated close (shutdown): 1001 is sent, and a peer that never answers is cut off after the close timeout', async () => {
-  const own = await startTestServer({ closeTimeoutMs: 200 });
+  const own = await startTestServer({ closeTimeoutMs: 500 });
   try {
     const silent = await RawClient.echo(own.port);
     const polite = await RawClient.room(own.port, 'shutdown', 'ada');
