@@ -12,7 +12,7 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { RawPeer, textFrame, until, WsMember } from '../helpers/misbehaving-clients';
+import { floodFrames, RawPeer, until, WsMember } from '../helpers/misbehaving-clients';
 import { Bystanders, memberNames, serverPeers, startHardened, type Hardened } from './harness';
 
 let h: Hardened | null = null;
@@ -45,10 +45,7 @@ function floodCounter(member: WsMember, from: string | null): () => number {
   };
 }
 
-function floodMessage(n: number): Buffer {
-  const head = `flood ${n} `;
-  return textFrame(head + 'f'.repeat(MESSAGE_BYTES - head.length));
-}
+const floodMessage = floodFrames('flood', MESSAGE_BYTES);
 
 test('a member that never reads is dropped at MAX_BUFFERED_BYTES; memory stays bounded; readers get every message', async () => {
   h = await startHardened({ maxBufferedBytes: MAX_BUFFERED, messagesPerSecond: 1_000_000, messageBurst: 1_000_000 });

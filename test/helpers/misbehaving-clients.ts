@@ -61,10 +61,30 @@ export function frameHeader(opcode: number, length: number | bigint, options: Cl
 
 /** A whole client frame, masked unless told otherwise. */
 export function clientFrame(opcode: number, payload: Uint8Array | string = '', options: ClientFrameOptions = {}): Buffer {
-  const body = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : Buffer.from(payload);
+  const body = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
   const { header, mask } = frameHeader(opcode, body.length, options);
-  if (mask) for (let i = 0; i < body.length; i++) body[i] = body[i]! ^ mask[i & 3]!;
-  return Buffer.concat([header, body]);
+  // One allocation per frame: floods build many.
+  const out = Buffer.allocUnsafe(header.length + body.length);
+  header.copy(out, 0);
+  const at = header.length;
+  if (mask) for (let i = 0; i < body.length; i++) out[at + i] = body[i]! ^ mask[i & 3]!;
+  else out.set(body, at);
+  return out;
+}
+
+/**
+ * Frames of a flood: text messages of exactly `bytes` bytes that start with
+ * `${label} ${n} ` and are padded with 'f', built from one reused payload buffer.
+ */
+export function floodFrames(label: string, bytes: number): (n: number) => Buffer {
+  const payload = Buffer.alloc(bytes, 0x66);
+  return (n) => {
+    const head = `${label} ${n} `;
+    payload.write(head, 0, 'latin1');
+    const frame = clientFrame(OP.text, payload);
+    payload.fill(0x66, 0, head.length);
+    return frame;
+  };
 }
 
 export const textFrame = (text: string, options: ClientFrameOptions = {}): Buffer => clientFrame(OP.text, text, options);
