@@ -32,6 +32,8 @@ try {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // SIGHUP: a renewed certificate is read again without dropping a connection.
+  process.on('SIGHUP', () => server.reloadTls());
 } catch (error) {
   if (error instanceof StoreStartError) {
     process.stderr.write(`rooms: cannot start: ${error.message}\n`);

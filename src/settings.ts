@@ -23,6 +23,9 @@ export interface Settings {
   allowedOrigins: string[] | '*';
   traceFrames: boolean;
   logLevel: LogLevel;
+  deflate: boolean;
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -58,6 +61,9 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'messageBurst', env: 'MESSAGE_BURST', flag: '--message-burst', kind: 'count', fallback: '2000', help: 'burst size of that token bucket' },
   { key: 'joinsPerMinutePerAddress', env: 'JOINS_PER_MINUTE', flag: '--joins-per-minute', kind: 'count', fallback: '600', help: 'WebSocket upgrades per IP address per minute; more are refused with 429' },
   { key: 'allowedOrigins', env: 'ALLOWED_ORIGINS', flag: '--allowed-origins', kind: 'origins', fallback: 'same-host', help: 'comma-separated origins allowed to connect from a browser, or *; default: same host as the request' },
+  { key: 'deflate', env: 'DEFLATE', flag: '--deflate', kind: 'switch', fallback: 'on', help: 'accept permessage-deflate (RFC 7692) when a client offers it (on|off)' },
+  { key: 'tlsCert', env: 'TLS_CERT', flag: '--tls-cert', kind: 'string', fallback: undefined, help: 'PEM certificate file; with TLS_KEY the port serves wss:// and https:// (reloaded on SIGHUP)' },
+  { key: 'tlsKey', env: 'TLS_KEY', flag: '--tls-key', kind: 'string', fallback: undefined, help: 'PEM private key file for TLS_CERT' },
   { key: 'traceFrames', env: 'TRACE_FRAMES', flag: '--trace-frames', kind: 'switch', fallback: 'off', help: 'log every frame in and out (for learners; logs message bytes)' },
   { key: 'logLevel', env: 'LOG_LEVEL', flag: '--log-level', kind: 'level', fallback: 'info', help: 'debug | info | warn | error | silent' },
 ];

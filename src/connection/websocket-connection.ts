@@ -2,6 +2,8 @@
 // bytes in, messages and bytes-to-write out. OPEN -> CLOSING -> CLOSED, with the
 // rules for pings, the close handshake and failing the connection in one place.
 
+import { isUtf8 } from 'node:buffer';
+import { COMPRESS_THRESHOLD, type CompressionStats, type DeflateParams, InflateWindow, deflateMessage } from '../extensions/permessage-deflate';
 import { CloseCode, buildCloseBody, parseCloseBody } from '../frames/close-codes';
 import { encodeFrame } from '../frames/frame-encoder';
 import { FrameParser, type Frame } from '../frames/frame-parser';
@@ -35,7 +37,9 @@ export interface ConnectionOptions {
   maxMessageBytes: number;
   /** True for the server side (clients must mask, section 5.1). */
   expectMasked?: boolean;
-  allowRsv1?: boolean;
+  /** permessage-deflate as negotiated in the handshake (RFC 7692), or absent. */
+  deflate?: DeflateParams | null;
+  compressionStats?: CompressionStats;
 }
 
 export class WebSocketConnection {
@@ -50,12 +54,23 @@ export class WebSocketConnection {
 
   private readonly parser: FrameParser;
   private readonly assembler = new MessageAssembler();
+  private readonly maxMessageBytes: number;
+  private readonly inflater: InflateWindow | null;
+  /** Window bits our compressed messages may use, or 0 when we do not compress. */
+  readonly deflateWindowBits: number;
+  private readonly stats: CompressionStats | null;
 
   constructor(private readonly output: ConnectionOutput, options: ConnectionOptions) {
+    const deflate = options.deflate ?? null;
+    this.maxMessageBytes = options.maxMessageBytes;
+    this.inflater = deflate === null ? null : new InflateWindow(deflate.clientContextTakeover);
+    this.deflateWindowBits = deflate === null ? 0 : deflate.serverMaxWindowBits;
+    this.stats = options.compressionStats ?? null;
     this.parser = new FrameParser({
       maxMessageBytes: options.maxMessageBytes,
       expectMasked: options.expectMasked ?? true,
-      allowRsv1: options.allowRsv1 ?? false,
+      // RFC 7692 section 6: RSV1 marks a compressed message only once the extension is negotiated.
+      allowRsv1: deflate !== null,
     });
   }
 
@@ -96,7 +111,18 @@ export class WebSocketConnection {
   }
 
   send(opcode: typeof Opcode.Text | typeof Opcode.Binary, payload: Uint8Array): void {
-    if (this.state === 'open') this.output.write(encodeFrame(opcode, payload));
+    if (this.state !== 'open') return;
+    if (this.deflateWindowBits !== 0 && payload.length >= COMPRESS_THRESHOLD) {
+      const compressed = deflateMessage(payload, this.deflateWindowBits);
+      if (compressed !== null) {
+        if (this.stats !== null) {
+          this.stats.deflatedFrom += payload.length;
+          this.stats.deflatedTo += compressed.length;
+        }
+        return this.output.write(encodeFrame(opcode, compressed, { rsv1: true }));
+      }
+    }
+    this.output.write(encodeFrame(opcode, payload));
   }
 
   /** A frame already encoded (a broadcast encoded once for many receivers). */
@@ -132,9 +158,28 @@ export class WebSocketConnection {
         return; // Section 5.5.3: an unsolicited pong needs no answer; heardFrom already counts it.
       default: {
         const message = this.assembler.add(frame);
-        if (message !== null) this.output.message(message);
+        if (message === null) return;
+        if (!message.compressed) return this.output.message(message);
+        this.deliverInflated(message);
       }
     }
+  }
+
+  /** RFC 7692 section 7.2.2: inflate, then check text as if it had arrived plain. */
+  private deliverInflated(message: Message): void {
+    if (this.inflater === null) return; // unreachable: RSV1 is refused by the parser without deflate
+    const result = this.inflater.inflate(message.payload, this.maxMessageBytes);
+    if (!result.ok) {
+      return this.fail(new ProtocolError(result.closeCode, result.reason, result.closeCode === 1009 ? 'WS_ERR_INFLATED_TOO_BIG' : 'WS_ERR_INFLATE'));
+    }
+    if (this.stats !== null) {
+      this.stats.inflatedFrom += message.payload.length;
+      this.stats.inflatedTo += result.payload.length;
+    }
+    if (message.opcode === Opcode.Text && !isUtf8(result.payload)) {
+      return this.fail(new ProtocolError(CloseCode.InvalidPayload, 'text is not valid UTF-8', 'WS_ERR_INVALID_UTF8'));
+    }
+    this.output.message({ opcode: message.opcode, payload: result.payload, compressed: false });
   }
 
   private handleClose(payload: Buffer): void {

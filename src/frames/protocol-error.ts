@@ -14,7 +14,9 @@ export type ProtocolErrorCode =
   | 'WS_ERR_TOO_MANY_FRAGMENTS'
   | 'WS_ERR_INVALID_UTF8'
   | 'WS_ERR_CLOSE_BODY_LENGTH'
-  | 'WS_ERR_INVALID_CLOSE_CODE';
+  | 'WS_ERR_INVALID_CLOSE_CODE'
+  | 'WS_ERR_INFLATE'
+  | 'WS_ERR_INFLATED_TOO_BIG';
 
 export class ProtocolError {
   constructor(

@@ -28,6 +28,11 @@ export class HttpRequestParser {
 
   constructor(private readonly maxHeadBytes: number) {}
 
+  /** True until a head (or an error) has been returned. */
+  get waiting(): boolean {
+    return !this.done;
+  }
+
   push(chunk: Buffer): HeadParse {
     if (this.done) return { kind: 'error', status: 400, reason: 'request already parsed' };
     this.chunks.push(chunk);

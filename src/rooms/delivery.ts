@@ -2,6 +2,7 @@
 // server processes can take the place of the in-process one without touching the
 // protocol code. Each relayed message is encoded once per mode, not per receiver.
 
+import { COMPRESS_THRESHOLD, type CompressionStats, deflateMessage } from '../extensions/permessage-deflate';
 import { encodeFrame } from '../frames/frame-encoder';
 import { Opcode, type DataOpcode } from '../frames/opcodes';
 import { messageFrame, presenceFrame } from './json-protocol';
@@ -24,22 +25,24 @@ export interface RoomDelivery {
 }
 
 export class LocalDelivery implements RoomDelivery {
+  constructor(private readonly stats: CompressionStats | null = null) {}
+
   relay(room: Room, sender: RoomMember, message: RoomMessage): void {
-    let rawFrame: Buffer | null = null;
-    let jsonFrame: Buffer | null = null;
+    const raw = new EncodedOnce(message.opcode, message.payload, this.stats);
+    let json: EncodedOnce | null = null;
     for (const member of room.members) {
       if (member === sender) continue;
       if (member.mode === 'raw') {
-        rawFrame ??= encodeFrame(message.opcode, message.payload);
-        member.deliver(rawFrame);
+        member.deliver(raw.frameFor(member.deflateWindowBits));
       } else {
-        jsonFrame ??= encodeJsonMessage(message);
-        member.deliver(jsonFrame);
+        json ??= new EncodedOnce(Opcode.Text, jsonMessageBody(message), this.stats);
+        member.deliver(json.frameFor(member.deflateWindowBits));
       }
     }
   }
 
   presence(room: Room, member: RoomMember, kind: 'joined' | 'left'): void {
+    // Presence frames are a few dozen bytes: below the compression threshold, always plain.
     let frame: Buffer | null = null;
     for (const other of room.members) {
       if (other === member || other.mode !== 'json') continue;
@@ -49,10 +52,42 @@ export class LocalDelivery implements RoomDelivery {
   }
 }
 
-function encodeJsonMessage(message: RoomMessage): Buffer {
+function jsonMessageBody(message: RoomMessage): Buffer {
   const body =
     message.opcode === Opcode.Text
       ? messageFrame(message.from, message.payload.toString('utf8'), message.ts)
       : messageFrame(message.from, message.payload.toString('base64'), message.ts, 'base64');
-  return encodeFrame(Opcode.Text, Buffer.from(body));
+  return Buffer.from(body);
+}
+
+/**
+ * One message's frames, each built at most once: plain, and compressed per window
+ * size (RFC 7692; our messages never depend on earlier ones, so compressed bytes
+ * can be shared by every receiver that negotiated the same window).
+ */
+class EncodedOnce {
+  private plain: Buffer | null = null;
+  private compressed: Map<number, Buffer | null> | null = null;
+
+  constructor(
+    private readonly opcode: DataOpcode,
+    private readonly payload: Buffer,
+    private readonly stats: CompressionStats | null,
+  ) {}
+
+  frameFor(deflateWindowBits: number): Buffer {
+    if (deflateWindowBits === 0 || this.payload.length < COMPRESS_THRESHOLD) return (this.plain ??= encodeFrame(this.opcode, this.payload));
+    this.compressed ??= new Map();
+    let frame = this.compressed.get(deflateWindowBits);
+    if (frame === undefined) {
+      const body = deflateMessage(this.payload, deflateWindowBits);
+      frame = body === null ? null : encodeFrame(this.opcode, body, { rsv1: true });
+      if (body !== null && this.stats !== null) {
+        this.stats.deflatedFrom += this.payload.length;
+        this.stats.deflatedTo += body.length;
+      }
+      this.compressed.set(deflateWindowBits, frame);
+    }
+    return frame ?? (this.plain ??= encodeFrame(this.opcode, this.payload));
+  }
 }

@@ -6,6 +6,8 @@ export type MemberMode = 'raw' | 'json';
 export interface RoomMember {
   readonly name: string;
   readonly mode: MemberMode;
+  /** Window bits for permessage-deflate frames to this member, or 0 when it takes only plain frames. */
+  readonly deflateWindowBits: number;
   /** Queues an already-encoded frame for this member; the same bytes may go to many members. */
   deliver(frame: Buffer): void;
 }

@@ -85,7 +85,9 @@ export class RoomRegistry {
       room.ready = this.persistence.save(room.record());
       created = true;
     }
+    room.pendingAdmissions++;
     const outcome = await room.ready;
+    room.pendingAdmissions--;
     if (outcome === 'refused') {
       if (this.rooms.get(key) === room && room.members.size === 0) this.rooms.delete(key);
       return { ok: false, reason: 'the room store is unavailable and its write queue is full; try again later' };
@@ -116,7 +118,7 @@ export class RoomRegistry {
 
   /** A room admitted for a member who never joined (the socket closed before the 101) or just left. */
   release(room: Room): void {
-    if (room.members.size > 0 || this.frozen || this.rooms.get(room.key) !== room) return;
+    if (room.members.size > 0 || room.pendingAdmissions > 0 || this.frozen || this.rooms.get(room.key) !== room) return;
     if (this.options.retentionMs <= 0) {
       this.rooms.delete(room.key);
       void this.persistence.remove(room.key);

@@ -9,6 +9,8 @@ export class Room {
   readonly members = new Set<RoomMember>();
   status: RoomStatus;
   lastActivity: number;
+  /** Joins between admit() and join()/release(): the room must not be emptied away under them. */
+  pendingAdmissions = 0;
   /** Settles when the room's creation is durable (or queued, or refused) in the store; joins wait on it. */
   ready: Promise<WriteOutcome> = Promise.resolve('durable');
 

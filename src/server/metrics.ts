@@ -17,12 +17,13 @@ export class Metrics {
 
 export interface MetricsSnapshot {
   metrics: Metrics;
+  compression: { inflatedFrom: number; inflatedTo: number; deflatedFrom: number; deflatedTo: number };
   rooms: number;
   roomMembers: number;
   store: { kind: string; up: boolean; pendingWrites: number; errors: number };
 }
 
-export function renderPrometheus({ metrics, rooms, roomMembers, store }: MetricsSnapshot): string {
+export function renderPrometheus({ metrics, rooms, roomMembers, store, compression }: MetricsSnapshot): string {
   const lines: string[] = [];
   const metric = (name: string, type: 'counter' | 'gauge', help: string, value: number, labels = '') => {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name}${labels} ${value}`);
@@ -40,6 +41,11 @@ export function renderPrometheus({ metrics, rooms, roomMembers, store }: Metrics
   metric('rooms_slow_consumers_dropped_total', 'counter', 'Receivers dropped for exceeding MAX_BUFFERED_BYTES.', metrics.slowConsumersDropped);
   metric('rooms_dead_peers_dropped_total', 'counter', 'Peers dropped for not answering pings.', metrics.deadPeersDropped);
   metric('rooms_rate_limited_total', 'counter', 'Connections closed for exceeding the message rate.', metrics.rateLimited);
+  metric('rooms_deflate_in_compressed_bytes_total', 'counter', 'Compressed payload bytes received (permessage-deflate).', compression.inflatedFrom);
+  metric('rooms_deflate_in_inflated_bytes_total', 'counter', 'What those bytes inflated to.', compression.inflatedTo);
+  metric('rooms_deflate_out_original_bytes_total', 'counter', 'Message bytes compressed for sending (each compression counted once).', compression.deflatedFrom);
+  metric('rooms_deflate_out_compressed_bytes_total', 'counter', 'What those bytes compressed to.', compression.deflatedTo);
+  metric('rooms_deflate_out_ratio', 'gauge', 'Compressed / original for sent messages (1 when nothing was compressed).', compression.deflatedFrom === 0 ? 1 : compression.deflatedTo / compression.deflatedFrom);
   metric('rooms_store_up', 'gauge', 'Whether the room store is reachable (1) or not (0).', store.up ? 1 : 0, `{kind="${store.kind}"}`);
   metric('rooms_store_pending_writes', 'gauge', 'Room writes owed to the store.', store.pendingWrites);
   metric('rooms_store_errors_total', 'counter', 'Failed store connections and writes since start.', store.errors);

@@ -2,12 +2,15 @@
 // and either get a plain answer or are upgraded to a WebSocket peer in a room.
 // It owns every timer (header timeout, heartbeat, retention purge) and shutdown.
 
+import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { type SecureContext, TLSSocket, createSecureContext } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { computeAcceptKey } from '../handshake/accept-key';
 import { HttpRequestParser } from '../handshake/http-request-parser';
 import { type HttpResponse, serializeResponse, switchingProtocols, textResponse } from '../handshake/http-response';
 import { decideRequest, type RequestDecision } from '../handshake/upgrade-request';
+import { CompressionStats, negotiateDeflate } from '../extensions/permessage-deflate';
 import { CloseCode } from '../frames/close-codes';
 import { Opcode } from '../frames/opcodes';
 import { createStore } from '../persistence/store';
@@ -31,8 +34,11 @@ export interface RoomsServer {
   readonly registry: RoomRegistry;
   readonly metrics: Metrics;
   readonly store: RoomStore;
+  readonly compressionStats: CompressionStats;
   /** Graceful stop: refuse new connections, close every WebSocket with 1001, flush the store. */
   close(): Promise<void>;
+  /** Reads TLS_CERT/TLS_KEY again for new connections; open ones keep theirs. False (and logged) if unreadable. */
+  reloadTls(): boolean;
 }
 
 export interface StartOptions {
@@ -49,14 +55,15 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   const store = options.store ?? createStore({ mariadbUrl: settings.mariadbUrl, dataDir: settings.dataDir, log: (level, event, fields) => log[level](event, fields) });
   // Recovery before accepting anyone: every stored room is back, empty, owner and creation time kept.
   const stored = await store.open();
-  const registry = new RoomRegistry(store, new LocalDelivery(), { retentionMs: settings.roomRetentionMs });
+  const compressionStats = new CompressionStats();
+  const registry = new RoomRegistry(store, new LocalDelivery(compressionStats), { retentionMs: settings.roomRetentionMs });
   const restored = registry.restore(stored);
   store.onLateLoad((records) => log.info('rooms_restored_late', { rooms: registry.restore(records) }));
 
   const metrics = new Metrics();
   const peers = new Set<WsPeer>();
   const trace = settings.traceFrames ? (line: string) => process.stderr.write(`${line}\n`) : null;
-  const ctx: PeerContext = { settings, metrics, log, batcher: new WriteBatcher(), registry, peers, trace };
+  const ctx: PeerContext = { settings, metrics, log, batcher: new WriteBatcher(), registry, peers, trace, compressionStats };
   const startedAt = Date.now();
   const publicDir = options.publicDir ?? DEFAULT_PUBLIC_DIR;
   const sockets = new Set<Socket>();
@@ -72,12 +79,43 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       const health = store.health();
       let roomMembers = 0;
       for (const peer of peers) if (peer.room !== null) roomMembers++;
-      return renderPrometheus({ metrics, rooms: registry.size, roomMembers, store: { kind: health.kind, up: health.state === 'up', pendingWrites: health.pendingWrites, errors: health.errors } });
+      return renderPrometheus({ metrics, rooms: registry.size, roomMembers, compression: compressionStats, store: { kind: health.kind, up: health.state === 'up', pendingWrites: health.pendingWrites, errors: health.errors } });
     },
     rooms: () => registry.summaries(),
   };
 
-  const server: Server = createServer({ noDelay: true }, (socket) => acceptSocket(socket));
+  // TLS on the same port: the first byte tells a TLS ClientHello (0x16, a handshake record)
+  // from plain text, which gets a readable 400 instead of a reset.
+  let secureContext: SecureContext | null = null;
+  const loadTls = (): boolean => {
+    if (settings.tlsCert === undefined && settings.tlsKey === undefined) return false;
+    if (settings.tlsCert === undefined || settings.tlsKey === undefined) throw new Error('TLS needs both TLS_CERT and TLS_KEY');
+    secureContext = createSecureContext({ cert: readFileSync(settings.tlsCert), key: readFileSync(settings.tlsKey) });
+    return true;
+  };
+  loadTls();
+  const tls = secureContext !== null;
+
+  // allowHalfOpen: a client may send its request, a frame and a close, then FIN, before the
+  // room exists; its FIN must not cut the answer off (it is fed to the connection in order).
+  const server: Server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => (secureContext === null ? acceptSocket(socket) : acceptTlsSocket(socket, secureContext)));
+
+  function acceptTlsSocket(socket: Socket, context: SecureContext): void {
+    socket.on('error', () => {});
+    const silent = setTimeout(() => socket.destroy(), settings.headerTimeoutMs);
+    socket.once('data', (first: Buffer) => {
+      clearTimeout(silent);
+      socket.pause();
+      if (first[0] !== 0x16) {
+        return respond(socket, textResponse(400, 'this port speaks TLS: use wss:// or https://'), `${socket.remoteAddress}:${socket.remotePort}`);
+      }
+      // Node's TLSSocket reads what is already buffered on the socket first, so the sniffed byte is not lost.
+      socket.unshift(first);
+      const secure = new TLSSocket(socket, { isServer: true, secureContext: context, ALPNProtocols: ['http/1.1'] });
+      secure.on('error', () => socket.destroy());
+      acceptSocket(secure);
+    });
+  }
 
   function acceptSocket(socket: Socket): void {
     const address = socket.remoteAddress ?? 'unknown';
@@ -119,6 +157,10 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     };
     socket.on('data', onHeadBytes);
     socket.on('close', () => clearTimeout(headerTimer));
+    // A FIN before the head is complete: there is nobody left to answer.
+    socket.on('end', () => {
+      if (socket.listenerCount('data') > 0 && parser.waiting) socket.destroy();
+    });
   }
 
   async function handleDecision(socket: Socket, decision: RequestDecision, rest: Buffer, address: string, remote: string): Promise<void> {
@@ -145,19 +187,24 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       if (earlyBytes > settings.maxMessageBytes + 65536) socket.destroy();
       else early.push(chunk);
     };
+    let ended = false;
+    const noteEnd = () => (ended = true);
     socket.on('data', keepEarly);
+    socket.on('end', noteEnd);
 
     let room: Room | null = null;
     if (decision.endpoint === 'room') {
       const admission = await registry.admit(decision.room, decision.name);
       if (!admission.ok) {
         socket.off('data', keepEarly);
+        socket.off('end', noteEnd);
         return respond(socket, textResponse(503, admission.reason, { 'Retry-After': '5' }), remote);
       }
       room = admission.room;
       if (admission.created) log.info('room_created', { peer: remote });
     }
     socket.off('data', keepEarly);
+    socket.off('end', noteEnd);
     if (socket.destroyed || stopping) {
       if (room !== null) registry.release(room);
       if (!socket.destroyed) respond(socket, textResponse(503, 'server is shutting down'), remote);
@@ -165,14 +212,16 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     }
 
     const mode = decision.protocol === null ? 'raw' : 'json';
-    const peer = new WsPeer(socket, ctx, remote, decision.name, mode, room);
-    peer.write(switchingProtocols(computeAcceptKey(decision.key), decision.protocol));
+    const deflate = settings.deflate ? negotiateDeflate(decision.extensions) : null;
+    const peer = new WsPeer(socket, ctx, remote, decision.name, mode, room, deflate?.params ?? null);
+    peer.write(switchingProtocols(computeAcceptKey(decision.key), decision.protocol, deflate?.response ?? null));
     if (room !== null) {
       registry.join(room, peer);
       if (mode === 'json') peer.conn.send(Opcode.Text, Buffer.from(welcomeFrame(room.key, peer.name, room.memberNames())));
     }
-    log.info('connected', { peer: remote, endpoint: decision.endpoint, mode });
+    log.info('connected', { peer: remote, endpoint: decision.endpoint, mode, deflate: deflate !== null });
     peer.start(early);
+    if (ended) peer.conn.receiveEof();
   }
 
   function respond(socket: Socket, response: HttpResponse, refusedPeer: string | null, headOnly = false): void {
@@ -219,7 +268,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   });
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : settings.port;
-  const url = `ws://${settings.host.includes(':') ? `[${settings.host}]` : settings.host}:${port}`;
+  const url = `${tls ? 'wss' : 'ws'}://${settings.host.includes(':') ? `[${settings.host}]` : settings.host}:${port}`;
   log.always('ready', { msg: `listening on ${url}`, url, store: store.description, restoredRooms: restored });
 
   let closing: Promise<void> | null = null;
@@ -242,5 +291,16 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     return closing;
   };
 
-  return { port, host: settings.host, url, registry, metrics, store, close };
+  const reloadTls = (): boolean => {
+    try {
+      const reloaded = loadTls();
+      log.info('tls_reloaded', { ok: reloaded });
+      return reloaded;
+    } catch (error) {
+      log.error('tls_reload_failed', { error: String(error) });
+      return false;
+    }
+  };
+
+  return { port, host: settings.host, url, registry, metrics, store, compressionStats, close, reloadTls };
 }

@@ -4,6 +4,7 @@
 
 import type { Socket } from 'node:net';
 import { WebSocketConnection, type ConnectionOutput } from '../connection/websocket-connection';
+import type { CompressionStats, DeflateParams } from '../extensions/permessage-deflate';
 import { CloseCode } from '../frames/close-codes';
 import { describeFrame, factsOfEncodedFrame } from '../frames/describe-frame';
 import type { Frame } from '../frames/frame-parser';
@@ -25,6 +26,7 @@ export interface PeerContext {
   batcher: WriteBatcher;
   registry: RoomRegistry;
   peers: Set<WsPeer>;
+  compressionStats: CompressionStats;
   /** The learner's tracer output, or null when --trace-frames is off. */
   trace: ((line: string) => void) | null;
 }
@@ -34,6 +36,7 @@ const COALESCE_BYTES = 64 * 1024;
 
 export class WsPeer implements RoomMember, ConnectionOutput {
   readonly conn: WebSocketConnection;
+  readonly deflateWindowBits: number;
   /** A ping was sent by the heartbeat and nothing has been heard since. */
   awaitingPong = false;
 
@@ -52,8 +55,10 @@ export class WsPeer implements RoomMember, ConnectionOutput {
     readonly mode: MemberMode,
     /** The room, or null for the echo endpoint. */
     readonly room: Room | null,
+    deflate: DeflateParams | null,
   ) {
-    this.conn = new WebSocketConnection(this, { maxMessageBytes: ctx.settings.maxMessageBytes });
+    this.conn = new WebSocketConnection(this, { maxMessageBytes: ctx.settings.maxMessageBytes, deflate, compressionStats: ctx.compressionStats });
+    this.deflateWindowBits = this.conn.deflateWindowBits;
     this.tokens = ctx.settings.messageBurst;
     if (ctx.trace === null) this.frameIn = undefined;
   }
