@@ -8,10 +8,15 @@
 // receiver checks that each sender's lines arrive in order with no gap.
 //
 // Then it checks, through GET /metrics, that no connection and no room is left,
-// and that the server's resident memory (VmRSS) came back near where it started:
-// end <= start + max(RSS_TOLERANCE_MIB, RSS_TOLERANCE_RATIO x start). It prints a
-// table of figures and exits non-zero on any failure. Bounded: S seconds of churn,
-// at most DRAIN_SECONDS to wind down, SETTLE_SECONDS for memory to come back.
+// and that the server's memory came back near where it started. A Node process
+// keeps heap pages it no longer needs until a full GC, so both ends are measured
+// after one: the child runs with --expose-gc and a one-line preload (a data: URL,
+// measurement only) that on SIGUSR2 runs gc() and prints process.memoryUsage().
+// Pass: VmRSS after GC at the end <= at the start + RSS_TOLERANCE_MIB, and the JS
+// heap in use <= at the start + HEAP_TOLERANCE_MIB (over ~20 000 connections, a
+// leak of 500 bytes per connection would already fail it). It prints a table of
+// figures and exits non-zero on any failure. Bounded: S seconds of churn, at most
+// DRAIN_SECONDS to wind down, SETTLE_SECONDS for memory to come back.
 
 import { spawn } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
@@ -24,8 +29,9 @@ import { join } from 'node:path';
 const ROOT = new URL('../', import.meta.url).pathname;
 const READY = /listening on ws:\/\/[^\s:"]+:(\d+)/;
 const MiB = 1024 * 1024;
-const RSS_TOLERANCE_MIB = 48;
-const RSS_TOLERANCE_RATIO = 0.5;
+const RSS_TOLERANCE_MIB = 32;
+const HEAP_TOLERANCE_MIB = 10;
+const GC_ON_SIGNAL = 'data:text/javascript,process.on("SIGUSR2",()=>{globalThis.gc();process.stderr.write("MEMORY "+JSON.stringify(process.memoryUsage())+"\\n")})';
 const DRAIN_SECONDS = 20;
 const SETTLE_SECONDS = 30;
 
@@ -50,9 +56,17 @@ function parseArgs(argv: readonly string[]): { connections: number; seconds: num
 // ---------------------------------------------------------------------------
 // The server child
 
+interface Memory {
+  /** VmRSS a moment after the GC */
+  rss: number;
+  heapUsed: number;
+}
+
 interface Child {
   pid: number;
   port: number;
+  /** Full GC in the child, then its memory. */
+  memoryAfterGc: () => Promise<Memory>;
   exitCode: () => number | null | 'running';
   tail: () => string;
   stop: () => Promise<number | null>;
@@ -69,7 +83,7 @@ function startChild(dataDir: string): Promise<Child> {
     MESSAGES_PER_SECOND: '100000',
     MESSAGE_BURST: '100000',
   };
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--port', '0', '--host', '127.0.0.1'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--expose-gc', '--import', GC_ON_SIGNAL, '--import', 'tsx', 'src/main.ts', '--port', '0', '--host', '127.0.0.1'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   let status: number | null | 'running' = 'running';
   const exited = new Promise<number | null>((resolve) =>
@@ -78,8 +92,12 @@ function startChild(dataDir: string): Promise<Child> {
       resolve(code);
     }),
   );
+  let memoryWaiter: ((heapUsed: number) => void) | null = null;
   const keep = (chunk: Buffer) => {
-    for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) lines.push(line);
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (line.startsWith('MEMORY ')) memoryWaiter?.((JSON.parse(line.slice(7)) as { heapUsed: number }).heapUsed);
+      else if (line.trim()) lines.push(line);
+    }
     if (lines.length > 30) lines.splice(0, lines.length - 30);
   };
   child.stderr.on('data', keep);
@@ -103,6 +121,20 @@ function startChild(dataDir: string): Promise<Child> {
         pid: child.pid!,
         port: Number(m[1]),
         exitCode: () => status,
+        memoryAfterGc: async () => {
+          const heapUsed = await new Promise<number>((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error('the server did not report its memory within 10 s')), 10_000);
+            memoryWaiter = (used) => {
+              clearTimeout(timer);
+              memoryWaiter = null;
+              resolve(used);
+            };
+            child.kill('SIGUSR2');
+          });
+          // Pages freed by the GC leave the resident set a moment later.
+          await new Promise((resolve) => setTimeout(resolve, 1000));
+          return { rss: rss(child.pid!), heapUsed };
+        },
         tail: () => lines.join('\n'),
         stop: async () => {
           if (status !== 'running') return status;
@@ -136,6 +168,18 @@ function httpGet(port: number, path: string): Promise<string> {
   });
 }
 
+/** TcpExt ListenOverflows: SYNs or ACKs dropped because an accept queue was full (this network namespace). */
+function listenOverflows(): number {
+  try {
+    const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:'));
+    const names = lines[0]!.split(/\s+/);
+    const values = lines[1]!.split(/\s+/);
+    return Number(values[names.indexOf('ListenOverflows')] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
 function gauge(metrics: string, name: string): number {
   const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(metrics);
   if (!m) throw new Error(`no ${name} in /metrics`);
@@ -157,9 +201,18 @@ interface Stats {
   cleanLeaves: number;
   abruptLeaves: number;
   firstProblem: string;
+  /** ms from connect() to the TCP connection, and from the request to the 101 */
+  connectMs: number[];
+  upgradeMs: number[];
 }
 
-const stats: Stats = { opened: 0, live: 0, peakLive: 0, handshakeFailures: 0, unexpectedCloses: 0, sent: 0, delivered: 0, orderViolations: 0, cleanLeaves: 0, abruptLeaves: 0, firstProblem: '' };
+const stats: Stats = { opened: 0, live: 0, peakLive: 0, handshakeFailures: 0, unexpectedCloses: 0, sent: 0, delivered: 0, orderViolations: 0, cleanLeaves: 0, abruptLeaves: 0, firstProblem: '', connectMs: [], upgradeMs: [] };
+
+function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
 
 function problem(kind: 'handshakeFailures' | 'unexpectedCloses' | 'orderViolations', detail: string): void {
   stats[kind]++;
@@ -199,8 +252,10 @@ function session(port: number, room: string, name: string, json: boolean, lifeti
     const lastSeq = new Map<string, number>();
     let chatTimer: NodeJS.Timeout | null = null;
     let leaveTimer: NodeJS.Timeout | null = null;
+    const began = Date.now();
+    let requested = 0;
     let guard: NodeJS.Timeout | null = setTimeout(() => {
-      problem('handshakeFailures', `${name}: no 101 within 15 s`);
+      problem('handshakeFailures', requested === 0 ? `${name}: TCP connect not done within 15 s` : `${name}: no 101 within ${Date.now() - requested} ms of the request`);
       finish();
     }, 15_000);
     const abrupt = Math.random() < 0.1;
@@ -266,6 +321,8 @@ function session(port: number, room: string, name: string, json: boolean, lifeti
     };
 
     socket.on('connect', () => {
+      requested = Date.now();
+      stats.connectMs.push(requested - began);
       const key = randomBytes(16).toString('base64');
       socket.write(
         `GET /?room=${room}&name=${name} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
@@ -283,6 +340,7 @@ function session(port: number, room: string, name: string, json: boolean, lifeti
           return finish();
         }
         buffer = buffer.subarray(end + 4);
+        stats.upgradeMs.push(Date.now() - requested);
         phase = 'open';
         stats.opened++;
         stats.live++;
@@ -352,8 +410,9 @@ async function main(): Promise<number> {
   }, 1000);
   try {
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    const rssStart = rss(child.pid);
-    rssPeak = rssStart;
+    const start = await child.memoryAfterGc();
+    rssPeak = start.rss;
+    const overflowsBefore = listenOverflows();
     process.stdout.write(`soak: ${connections} connection slots over ${rooms} rooms for ${seconds} s against pid ${child.pid} on port ${child.port}\n`);
 
     const started = Date.now();
@@ -388,15 +447,19 @@ async function main(): Promise<number> {
     const health = JSON.parse(await httpGet(child.port, '/healthz')) as { status: string; connections: number; rooms: number };
     if (health.status !== 'ok') failures.push(`/healthz says ${health.status}`);
 
-    // Memory back near its start: V8 gives heap back some seconds after the load stops.
-    const allowed = rssStart + Math.max(RSS_TOLERANCE_MIB * MiB, RSS_TOLERANCE_RATIO * rssStart);
-    let rssEnd = rss(child.pid);
+    // Memory back near its start, both measured after a full GC.
+    const overflows = listenOverflows() - overflowsBefore;
+    const rssBeforeGc = rss(child.pid);
+    const rssAllowed = start.rss + RSS_TOLERANCE_MIB * MiB;
+    const heapAllowed = start.heapUsed + HEAP_TOLERANCE_MIB * MiB;
+    let end = await child.memoryAfterGc();
     const settleDeadline = Date.now() + SETTLE_SECONDS * 1000;
-    while (rssEnd > allowed && Date.now() < settleDeadline) {
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-      rssEnd = rss(child.pid);
+    while ((end.rss > rssAllowed || end.heapUsed > heapAllowed) && Date.now() < settleDeadline) {
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      end = await child.memoryAfterGc();
     }
-    if (rssEnd > allowed) failures.push(`server RSS ${fmtMiB(rssEnd)} did not come back under ${fmtMiB(allowed)} within ${SETTLE_SECONDS} s`);
+    if (end.rss > rssAllowed) failures.push(`server RSS ${fmtMiB(end.rss)} after GC did not come back under ${fmtMiB(rssAllowed)} within ${SETTLE_SECONDS} s`);
+    if (end.heapUsed > heapAllowed) failures.push(`server heap in use ${fmtMiB(end.heapUsed)} after GC is over ${fmtMiB(heapAllowed)}: a leak?`);
 
     if (stats.handshakeFailures > 0) failures.push(`${stats.handshakeFailures} handshakes failed`);
     if (stats.unexpectedCloses > 0) failures.push(`${stats.unexpectedCloses} connections closed unexpectedly`);
@@ -409,12 +472,16 @@ async function main(): Promise<number> {
       ['connections opened', String(stats.opened)],
       ['peak live (client side / server side)', `${stats.peakLive} / ${serverPeakConnections}`],
       ['leaves: clean close / abrupt reset', `${stats.cleanLeaves} / ${stats.abruptLeaves}`],
+      ['TCP connect ms: p50 / p99 / max', `${percentile(stats.connectMs, 50)} / ${percentile(stats.connectMs, 99)} / ${percentile(stats.connectMs, 100)}`],
+      ['request to 101 ms: p50 / p99 / max', `${percentile(stats.upgradeMs, 50)} / ${percentile(stats.upgradeMs, 99)} / ${percentile(stats.upgradeMs, 100)}`],
       ['messages sent', String(stats.sent)],
       ['messages delivered', String(stats.delivered)],
       ['duration (churn + drain)', `${duration.toFixed(1)} s`],
-      ['server RSS start', fmtMiB(rssStart)],
+      ['kernel listen-queue overflows (whole netns)', String(overflows)],
+      ['server RSS start (after GC)', fmtMiB(start.rss)],
       ['server RSS peak', fmtMiB(rssPeak)],
-      ['server RSS end', `${fmtMiB(rssEnd)} (allowed ${fmtMiB(allowed)}: start + max(${RSS_TOLERANCE_MIB} MiB, ${RSS_TOLERANCE_RATIO * 100}%))`],
+      ['server RSS end: before GC / after GC', `${fmtMiB(rssBeforeGc)} / ${fmtMiB(end.rss)} (allowed: start + ${RSS_TOLERANCE_MIB} MiB = ${fmtMiB(rssAllowed)})`],
+      ['server JS heap in use: start / end (after GC)', `${fmtMiB(start.heapUsed)} / ${fmtMiB(end.heapUsed)} (allowed: start + ${HEAP_TOLERANCE_MIB} MiB)`],
       ['left on the server: connections / members / rooms', `${connectionsLeft} / ${membersLeft} / ${roomsLeft}`],
       ['handshake failures / unexpected closes / order violations', `${stats.handshakeFailures} / ${stats.unexpectedCloses} / ${stats.orderViolations}`],
     ];
