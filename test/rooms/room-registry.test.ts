@@ -25,7 +25,7 @@ class RecordingPersistence implements RoomPersistence {
 
 function member(name: string, mode: MemberMode = 'raw'): RoomMember & { got: string[] } {
   const got: string[] = [];
-  return { name, mode, got, deliver: (frame: Buffer) => got.push(frame.subarray(2).toString()) };
+  return { name, mode, deflateWindowBits: 0, got, deliver: (frame: Buffer) => got.push(frame.subarray(2).toString()) };
 }
 
 function setup(retentionMs = 1000) {
