@@ -70,6 +70,15 @@ export async function startHardened(overrides: Partial<Settings> = {}): Promise<
   };
 }
 
+/**
+ * The most the server may hold for one receiver before dropping it (src/server/ws-peer.ts):
+ * over MAX_BUFFERED_BYTES for a moment (a burst the reader is draining) is allowed, but
+ * never past 2 x MAX_BUFFERED_BYTES + MAX_MESSAGE_BYTES; plus 1 KiB for the close frame.
+ */
+export function heldBound(settings: Settings): number {
+  return 2 * settings.maxBufferedBytes + settings.maxMessageBytes + 1024;
+}
+
 /** The server side of a room's members (WsPeer exposes its socket). */
 export function serverPeers(server: RoomsServer, room: string): WsPeer[] {
   const found = server.registry.get(room);
