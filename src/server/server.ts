@@ -67,6 +67,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   const startedAt = Date.now();
   const publicDir = options.publicDir ?? DEFAULT_PUBLIC_DIR;
   const sockets = new Set<Socket>();
+  const refusedSockets = new Set<Socket>();
   const perAddress = new Map<string, number>();
   const joinsPerAddress = new Map<string, number>();
   let stopping = false;
@@ -127,6 +128,9 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       const reason = stopping ? 'server is shutting down' : sockets.size >= settings.maxConnections ? 'server is at its connection limit' : 'too many connections from your address';
       metrics.handshakesRefused++;
       log.warn('refused', { peer: remote, status: 503, reason });
+      // Not counted against the caps, but tracked, so shutdown does not wait for it.
+      refusedSockets.add(socket);
+      socket.on('close', () => refusedSockets.delete(socket));
       socket.end(serializeResponse(textResponse(503, reason, { 'Retry-After': '5' })));
       socket.setTimeout(settings.closeTimeoutMs, () => socket.destroy());
       return;
@@ -284,6 +288,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       const deadline = Date.now() + settings.closeTimeoutMs + 100;
       while (sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       for (const socket of sockets) socket.destroy();
+      for (const socket of refusedSockets) socket.destroy();
       await listenerClosed;
       await store.close();
       log.info('stopped', {});

@@ -31,6 +31,9 @@ export interface PeerContext {
   trace: ((line: string) => void) | null;
 }
 
+/** How long a receiver's backlog may stay over MAX_BUFFERED_BYTES before it counts as too slow. */
+const SLOW_GRACE_MS = 1000;
+
 /** Writes up to this size are joined into one buffer; larger batches go out corked. */
 const COALESCE_BYTES = 64 * 1024;
 
@@ -46,6 +49,9 @@ export class WsPeer implements RoomMember, ConnectionOutput {
   private tokens: number;
   private tokensAt = Date.now();
   private droppedAsSlow = false;
+  /** When the unsent backlog first went over MAX_BUFFERED_BYTES, or 0 while under it. */
+  private overLimitSince = 0;
+  private readonly hardBufferLimit: number;
 
   constructor(
     readonly socket: Socket,
@@ -60,6 +66,7 @@ export class WsPeer implements RoomMember, ConnectionOutput {
     this.conn = new WebSocketConnection(this, { maxMessageBytes: ctx.settings.maxMessageBytes, deflate, compressionStats: ctx.compressionStats });
     this.deflateWindowBits = this.conn.deflateWindowBits;
     this.tokens = ctx.settings.messageBurst;
+    this.hardBufferLimit = 2 * ctx.settings.maxBufferedBytes + ctx.settings.maxMessageBytes;
     if (ctx.trace === null) this.frameIn = undefined;
   }
 
@@ -92,8 +99,8 @@ export class WsPeer implements RoomMember, ConnectionOutput {
     this.queue.push(bytes);
     this.queuedBytes += bytes.length;
     if (this.ctx.trace !== null) this.ctx.trace(`→ ${this.remote} ${describeFrameOrHead(bytes)}`);
-    // Backpressure from the socket itself: what Node holds unsent plus what we hold.
-    if (this.queuedBytes + this.socket.writableLength > this.ctx.settings.maxBufferedBytes && !this.droppedAsSlow) this.dropAsSlow();
+    // The hard bound, for memory: everything owed, this turn's burst included.
+    if (this.queuedBytes + this.socket.writableLength > this.hardBufferLimit && !this.droppedAsSlow) this.dropAsSlow();
   }
 
   message(message: Message): void {
@@ -136,7 +143,19 @@ export class WsPeer implements RoomMember, ConnectionOutput {
   flush(): void {
     const queue = this.queue;
     if (queue.length === 0 || this.socket.destroyed) return;
+    // The socket's own backpressure signal: bytes from earlier turns it could not hand to
+    // the kernel. A reader that keeps up brings them back under the limit soon after a
+    // burst; one that stays over it for SLOW_GRACE_MS is not keeping up, and is dropped.
+    if (this.socket.writableLength > this.ctx.settings.maxBufferedBytes && !this.droppedAsSlow) {
+      const now = Date.now();
+      if (this.overLimitSince === 0) this.overLimitSince = now;
+      else if (now - this.overLimitSince > SLOW_GRACE_MS) this.dropAsSlow();
+      if (this.queue.length === 0) return;
+    } else {
+      this.overLimitSince = 0;
+    }
     const bytes = this.queuedBytes;
+    this.ctx.metrics.bytesOut += bytes;
     this.queue = [];
     this.queuedBytes = 0;
     if (queue.length === 1) {
@@ -173,9 +192,11 @@ export class WsPeer implements RoomMember, ConnectionOutput {
 
   /**
    * A receiver that stops reading would make us buffer without bound and, through
-   * the room, slow everyone. It is dropped instead: what it is owed is discarded,
-   * a 1008 close is queued for the record, and the socket is destroyed after
-   * CLOSE_TIMEOUT if it still has not read.
+   * the room, slow everyone. It is dropped instead, when what it has not taken stays
+   * over MAX_BUFFERED_BYTES for SLOW_GRACE_MS, or everything owed passes twice that
+   * plus one largest message (the memory bound):
+   * what it is owed is discarded, a 1008 close is queued for the record, and the
+   * socket is destroyed after CLOSE_TIMEOUT if it still has not read.
    */
   private dropAsSlow(): void {
     this.droppedAsSlow = true;
