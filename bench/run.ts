@@ -80,8 +80,8 @@ const SCENARIOS: ScenarioDef[] = [
   {
     id: 'large',
     title: 'large messages, 1 sender -> 10 receivers, 256 KiB binary',
-    params: { kind: 'flood', receivers: 10, size: 256 * 1024, opcode: 2, window: 4, warmupMs: 1000, measureMs: 4000, maxMessages: 0 },
-    quick: { kind: 'flood', receivers: 10, size: 256 * 1024, opcode: 2, window: 4, warmupMs: 300, measureMs: 1000, maxMessages: 0 },
+    params: { kind: 'flood', receivers: 10, size: 256 * 1024, opcode: 2, window: 8, warmupMs: 1000, measureMs: 4000, maxMessages: 0 },
+    quick: { kind: 'flood', receivers: 10, size: 256 * 1024, opcode: 2, window: 8, warmupMs: 300, measureMs: 1000, maxMessages: 0 },
     metrics: [
       { key: 'mbPerSec', label: 'MB/s delivered', unit: 'MB/s', better: 'higher', targets: { ws: 1.4 } },
       { key: 'cpuUsPerDelivery', label: 'server CPU µs/delivery', unit: 'µs', better: 'lower' },
