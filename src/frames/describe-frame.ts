@@ -1,15 +1,10 @@
 // One line per frame for the learner's tracer (--trace-frames): the header
 // fields of RFC 6455 section 5.2 spelled out, and the first payload bytes in hex.
 
+import type { FrameHeader } from './frame-parser';
 import { opcodeName } from './opcodes';
 
-export interface FrameFacts {
-  fin: boolean;
-  rsv1: boolean;
-  rsv2: boolean;
-  rsv3: boolean;
-  opcode: number;
-  masked: boolean;
+export interface FrameFacts extends FrameHeader {
   length: number;
   /** Unmasked payload, or at least its first bytes. */
   payload: Uint8Array;

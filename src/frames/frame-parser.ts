@@ -10,13 +10,17 @@ import { Opcode, isControlOpcode, isKnownOpcode } from './opcodes';
 import { ProtocolError } from './protocol-error';
 import { Utf8Validator } from './utf8';
 
-export interface Frame {
+/** The first two bytes of every frame, decoded (section 5.2). */
+export interface FrameHeader {
   fin: boolean;
   rsv1: boolean;
   rsv2: boolean;
   rsv3: boolean;
   opcode: number;
   masked: boolean;
+}
+
+export interface Frame extends FrameHeader {
   /** Unmasked payload. A view into the received bytes when they arrived in one chunk. */
   payload: Buffer;
 }
@@ -32,13 +36,7 @@ export interface FrameParserOptions {
   allowRsv1?: boolean;
 }
 
-interface PendingHeader {
-  fin: boolean;
-  rsv1: boolean;
-  rsv2: boolean;
-  rsv3: boolean;
-  opcode: number;
-  masked: boolean;
+interface PendingHeader extends FrameHeader {
   mask: Buffer;
   length: number;
 }
