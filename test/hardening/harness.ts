@@ -56,14 +56,9 @@ export async function startHardened(overrides: Partial<Settings> = {}): Promise<
       (stopped ??= (async () => {
         terminateWsMembers();
         destroyRawPeers();
-        // Workaround, reported: a socket refused with 503 at accept is not tracked by the
-        // server, never reads (so it does not see our FIN), and is released only by an
-        // unref'd CLOSE_TIMEOUT timer; without a ref'd handle server.close() never resolves.
-        const keepAlive = setInterval(() => {}, 100);
         try {
           await server.close();
         } finally {
-          clearInterval(keepAlive);
           rmSync(dataDir, { recursive: true, force: true });
         }
       })()),

@@ -91,7 +91,7 @@ test('refusals and drops are logged with status or close code and reason; room k
   }
 
   // A slow consumer: never reads, while 16 KiB messages starting with the secret text fill the room.
-  // (ann and bob leave first: see the burst test for why a fast reader could be dropped here too.)
+  // (ann and bob leave first: this test is about the log lines; slow-consumer.test.ts has readers stay.)
   await ann.close();
   await bob.close();
   // It pings now and then, so the heartbeat does not take it for a dead peer.
