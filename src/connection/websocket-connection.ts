@@ -31,6 +31,8 @@ export interface ConnectionOutput {
   shutdown(): void;
   /** Every frame received, for the learner's tracer; absent when tracing is off. */
   frameIn?(frame: Frame): void;
+  /** A ping or pong arrived (before it is answered): lets the glue count it against a rate limit. */
+  controlFrame?(opcode: number): void;
 }
 
 export interface ConnectionOptions {
@@ -51,6 +53,8 @@ export class WebSocketConnection {
   endedBy: 'peer' | 'server' | 'protocol-error' | 'eof' | null = null;
   /** Set whenever bytes arrive; the heartbeat clears it to tell an idle peer from a dead one. */
   heardFrom = true;
+  /** Data messages delivered so far: with `messageInProgress`, tells a slow upload from a stalled one. */
+  messagesCompleted = 0;
 
   private readonly parser: FrameParser;
   private readonly assembler = new MessageAssembler();
@@ -94,9 +98,18 @@ export class WebSocketConnection {
     }
   }
 
+  /** Part of a frame or of a fragmented message is held, waiting for the rest. */
+  get messageInProgress(): boolean {
+    return this.parser.bufferedBytes > 0 || this.parser.inFragmentedMessage;
+  }
+
   /** A method rather than a comparison: handlers called from the loop below change the state. */
   isClosed(): boolean {
     return this.state === 'closed';
+  }
+
+  private isClosing(): boolean {
+    return this.state !== 'open';
   }
 
   /** The peer's FIN, or the socket's end: without a close handshake this is 1006. */
@@ -151,14 +164,18 @@ export class WebSocketConnection {
     if (this.state !== 'open') return;
     switch (frame.opcode) {
       case Opcode.Ping:
+        this.output.controlFrame?.(frame.opcode);
         // Section 5.5.3: a pong carries the ping's payload; answered at once, even between fragments.
-        this.output.write(encodeFrame(Opcode.Pong, frame.payload));
+        if (!this.isClosing()) this.output.write(encodeFrame(Opcode.Pong, frame.payload));
         return;
       case Opcode.Pong:
-        return; // Section 5.5.3: an unsolicited pong needs no answer; heardFrom already counts it.
+        // Section 5.5.3: an unsolicited pong needs no answer; heardFrom already counts it.
+        this.output.controlFrame?.(frame.opcode);
+        return;
       default: {
         const message = this.assembler.add(frame);
         if (message === null) return;
+        this.messagesCompleted++;
         if (!message.compressed) return this.output.message(message);
         this.deliverInflated(message);
       }

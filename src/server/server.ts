@@ -48,6 +48,12 @@ export interface StartOptions {
   publicDir?: string;
 }
 
+/** Heartbeat intervals a message may stay incomplete, with nothing else completed, before 1008. */
+const STALLED_TICKS = 3;
+
+/** Pending connections the kernel may queue; Node's default (511) overflows under join storms. */
+const LISTEN_BACKLOG = 4096;
+
 const DEFAULT_PUBLIC_DIR = fileURLToPath(new URL('../../public', import.meta.url));
 
 export async function startServer(settings: Settings, options: StartOptions = {}): Promise<RoomsServer> {
@@ -68,8 +74,10 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   const publicDir = options.publicDir ?? DEFAULT_PUBLIC_DIR;
   const sockets = new Set<Socket>();
   const refusedSockets = new Set<Socket>();
+  const slotReleasers = new WeakMap<Socket, () => void>();
   const perAddress = new Map<string, number>();
-  const joinsPerAddress = new Map<string, number>();
+  /** Upgrade attempts per address in its current one-minute window. */
+  const joinsPerAddress = new Map<string, { since: number; count: number }>();
   let stopping = false;
 
   const routeContext = {
@@ -137,12 +145,18 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     }
     sockets.add(socket);
     perAddress.set(address, fromAddress);
-    socket.on('close', () => {
+    let counted = true;
+    // A socket stops counting against the caps once it closes, or once it has its final HTTP answer.
+    const releaseSlot = () => {
+      if (!counted) return;
+      counted = false;
       sockets.delete(socket);
       const left = (perAddress.get(address) ?? 1) - 1;
       if (left === 0) perAddress.delete(address);
       else perAddress.set(address, left);
-    });
+    };
+    slotReleasers.set(socket, releaseSlot);
+    socket.on('close', releaseSlot);
 
     const parser = new HttpRequestParser(settings.maxHeaderBytes);
     // The whole head must arrive in time: a peer dripping one byte a second is dropped, not waited for.
@@ -178,9 +192,14 @@ export async function startServer(settings: Settings, options: StartOptions = {}
         return respond(socket, textResponse(500, 'internal error'), remote);
       }
     }
-    const joins = (joinsPerAddress.get(address) ?? 0) + 1;
-    joinsPerAddress.set(address, joins);
-    if (joins > settings.joinsPerMinutePerAddress) return respond(socket, textResponse(429, 'too many joins from your address; try again in a minute', { 'Retry-After': '60' }), remote);
+    const now = Date.now();
+    let window = joinsPerAddress.get(address);
+    if (window === undefined || now - window.since >= 60_000) {
+      window = { since: now, count: 0 };
+      joinsPerAddress.set(address, window);
+    }
+    window.count++;
+    if (window.count > settings.joinsPerMinutePerAddress) return respond(socket, textResponse(429, 'too many joins from your address; try again in a minute', { 'Retry-After': '60' }), remote);
     if (stopping) return respond(socket, textResponse(503, 'server is shutting down', { 'Retry-After': '5' }), remote);
 
     // Bytes that arrive while the room is being created are kept, boundedly, and fed in order later.
@@ -234,14 +253,28 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       log.info('refused', { peer: refusedPeer, status: response.status, reason: response.body.toString('utf8').trim() });
     }
     socket.end(serializeResponse(response, headOnly));
+    slotReleasers.get(socket)?.();
+    refusedSockets.add(socket);
+    socket.on('close', () => refusedSockets.delete(socket));
     // The answer is sent; if the client does not close its side, do not wait forever.
     socket.setTimeout(settings.closeTimeoutMs, () => socket.destroy());
   }
 
   // One heartbeat for all peers (section 5.5.2): a peer silent for a whole interval gets a
   // ping; still silent one interval later, it is gone (half-open TCP never says so itself).
+  // It also ends uploads that stall: a message begun but not completed for STALLED_TICKS
+  // intervals holds memory (up to MAX_MESSAGE_BYTES) for a peer that only drips bytes.
   const heartbeat = setInterval(() => {
     for (const peer of peers) {
+      const { conn } = peer;
+      if (conn.messageInProgress && conn.messagesCompleted === peer.messagesAtLastTick) peer.stalledTicks++;
+      else peer.stalledTicks = 0;
+      peer.messagesAtLastTick = conn.messagesCompleted;
+      if (peer.stalledTicks >= STALLED_TICKS) {
+        log.info('stalled_message_dropped', { peer: peer.remote, closeCode: CloseCode.PolicyViolation });
+        peer.close(CloseCode.PolicyViolation, 'message not completed in time');
+        continue;
+      }
       if (peer.conn.heardFrom) {
         peer.conn.heardFrom = false;
         peer.awaitingPong = false;
@@ -250,13 +283,14 @@ export async function startServer(settings: Settings, options: StartOptions = {}
         peer.conn.ping();
       } else {
         metrics.deadPeersDropped++;
-        log.info('dead_peer_dropped', { peer: peer.remote, afterMs: 2 * settings.pingIntervalMs });
+        log.info('dead_peer_dropped', { peer: peer.remote, silentForMoreThanMs: 2 * settings.pingIntervalMs });
         peer.socket.destroy();
       }
     }
   }, settings.pingIntervalMs);
   const housekeeping = setInterval(() => {
-    joinsPerAddress.clear();
+    const now = Date.now();
+    for (const [address, window] of joinsPerAddress) if (now - window.since >= 60_000) joinsPerAddress.delete(address);
     const purged = registry.purgeExpired();
     if (purged.length > 0) log.info('rooms_purged', { count: purged.length });
   }, 60_000);
@@ -265,7 +299,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(settings.port, settings.host, () => {
+    server.listen({ port: settings.port, host: settings.host, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', reject);
       resolve();
     });

@@ -42,6 +42,10 @@ export class WsPeer implements RoomMember, ConnectionOutput {
   readonly deflateWindowBits: number;
   /** A ping was sent by the heartbeat and nothing has been heard since. */
   awaitingPong = false;
+  /** Heartbeat ticks in a row with a message in progress and none completed. */
+  stalledTicks = 0;
+  /** `conn.messagesCompleted` at the last heartbeat tick. */
+  messagesAtLastTick = 0;
 
   private queue: Buffer[] = [];
   private queuedBytes = 0;
@@ -107,11 +111,7 @@ export class WsPeer implements RoomMember, ConnectionOutput {
     const { ctx } = this;
     ctx.metrics.messagesIn++;
     ctx.metrics.bytesIn += message.payload.length;
-    if (!this.takeToken()) {
-      ctx.metrics.rateLimited++;
-      ctx.log.warn('rate_limited', { peer: this.remote, limit: ctx.settings.messagesPerSecond });
-      return this.close(CloseCode.PolicyViolation, 'message rate limit exceeded');
-    }
+    if (!this.takeToken()) return this.rateLimited();
     if (this.room === null) {
       // The echo endpoint: the message back to its sender, same opcode, same bytes.
       ctx.metrics.messagesOut++;
@@ -119,6 +119,11 @@ export class WsPeer implements RoomMember, ConnectionOutput {
     }
     if (this.mode === 'json') return this.jsonMessage(this.room, message);
     ctx.registry.relay(this.room, this, { from: this.name, opcode: message.opcode, payload: message.payload, ts: Date.now() });
+  }
+
+  /** Pings and pongs draw from the same token bucket: a ping flood is a message flood. */
+  controlFrame(): void {
+    if (!this.takeToken()) this.rateLimited();
   }
 
   shutdown(): void {
@@ -176,6 +181,12 @@ export class WsPeer implements RoomMember, ConnectionOutput {
     const parsed = parseClientFrame(message.payload.toString('utf8'));
     if (!parsed.ok) return this.conn.send(Opcode.Text, Buffer.from(errorFrame(parsed.code, parsed.message)));
     this.ctx.registry.relay(room, this, { from: this.name, opcode: Opcode.Text, payload: Buffer.from(parsed.text, 'utf8'), ts: Date.now() });
+  }
+
+  private rateLimited(): void {
+    this.ctx.metrics.rateLimited++;
+    this.ctx.log.warn('rate_limited', { peer: this.remote, limit: this.ctx.settings.messagesPerSecond, closeCode: CloseCode.PolicyViolation });
+    this.close(CloseCode.PolicyViolation, 'message rate limit exceeded');
   }
 
   private takeToken(): boolean {
