@@ -56,8 +56,10 @@ export class WebSocketConnection {
   /** Data messages delivered so far: with `messageInProgress`, tells a slow upload from a stalled one. */
   messagesCompleted = 0;
 
-  private readonly parser: FrameParser;
-  private readonly assembler = new MessageAssembler();
+  // Made on first use: an idle connection (most of them, in a big room) costs neither.
+  private parser: FrameParser | null = null;
+  private assembler: MessageAssembler | null = null;
+  private readonly allowRsv1: boolean;
   private readonly maxMessageBytes: number;
   private readonly inflater: InflateWindow | null;
   /** Window bits our compressed messages may use, or 0 when we do not compress. */
@@ -70,27 +72,31 @@ export class WebSocketConnection {
     this.inflater = deflate === null ? null : new InflateWindow(deflate.clientContextTakeover);
     this.deflateWindowBits = deflate === null ? 0 : deflate.serverMaxWindowBits;
     this.stats = options.compressionStats ?? null;
-    this.parser = new FrameParser({
-      maxMessageBytes: options.maxMessageBytes,
-      expectMasked: options.expectMasked ?? true,
-      // RFC 7692 section 6: RSV1 marks a compressed message only once the extension is negotiated.
-      allowRsv1: deflate !== null,
-    });
+    this.expectMasked = options.expectMasked ?? true;
+    // RFC 7692 section 6: RSV1 marks a compressed message only once the extension is negotiated.
+    this.allowRsv1 = deflate !== null;
+  }
+
+  private readonly expectMasked: boolean;
+
+  private frameParser(): FrameParser {
+    return (this.parser ??= new FrameParser({ maxMessageBytes: this.maxMessageBytes, expectMasked: this.expectMasked, allowRsv1: this.allowRsv1 }));
   }
 
   /** Bytes buffered for a frame or message not yet complete. */
   get bufferedBytes(): number {
-    return this.parser.bufferedBytes + this.assembler.heldBytes;
+    return (this.parser?.bufferedBytes ?? 0) + (this.assembler?.heldBytes ?? 0);
   }
 
   receive(chunk: Buffer): void {
     this.heardFrom = true;
     if (this.isClosed()) return; // section 5.5.1: nothing after the close handshake counts
-    this.parser.push(chunk);
+    const parser = this.frameParser();
+    parser.push(chunk);
     // All frames of one read are handled before the glue writes anything out, so
     // the answers to one read leave in one batch.
     while (!this.isClosed()) {
-      const frame = this.parser.next();
+      const frame = parser.next();
       if (frame === null) return;
       if (frame instanceof ProtocolError) return this.fail(frame);
       this.output.frameIn?.(frame);
@@ -100,7 +106,7 @@ export class WebSocketConnection {
 
   /** Part of a frame or of a fragmented message is held, waiting for the rest. */
   get messageInProgress(): boolean {
-    return this.parser.bufferedBytes > 0 || this.parser.inFragmentedMessage;
+    return this.parser !== null && (this.parser.bufferedBytes > 0 || this.parser.inFragmentedMessage);
   }
 
   /** A method rather than a comparison: handlers called from the loop below change the state. */
@@ -173,7 +179,7 @@ export class WebSocketConnection {
         this.output.controlFrame?.(frame.opcode);
         return;
       default: {
-        const message = this.assembler.add(frame);
+        const message = (this.assembler ??= new MessageAssembler()).add(frame);
         if (message === null) return;
         this.messagesCompleted++;
         if (!message.compressed) return this.output.message(message);

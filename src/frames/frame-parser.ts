@@ -59,7 +59,8 @@ export class FrameParser {
   private messageCompressed = false;
   private messageBytes = 0;
   private messageFragments = 0;
-  private readonly utf8 = new Utf8Validator();
+  /** Made when a text message is first checked piece by piece (fragmented, or arriving in parts). */
+  private utf8Validator: Utf8Validator | null = null;
   /** True once this text message's bytes are being checked piecewise by `utf8`. */
   private utf8Streaming = false;
 
@@ -206,7 +207,7 @@ export class FrameParser {
     let valid = true;
     this.queue.forEachRun(from, to, (chunk, start, end, position) => {
       if (header.masked) applyMask(chunk, start, end, header.mask, position);
-      if (text && valid) valid = this.utf8.feed(chunk, start, end);
+      if (text && valid) valid = this.utf8().feed(chunk, start, end);
     });
     return valid;
   }
@@ -223,7 +224,7 @@ export class FrameParser {
       this.utf8Streaming = true;
       if (!this.unmaskAndValidate(header, this.payloadDone, header.length)) return this.fail(invalidUtf8());
       payload = this.queue.take(header.length);
-      if (lastOfMessage && !this.utf8.atBoundary) return this.fail(invalidUtf8());
+      if (lastOfMessage && !this.utf8().atBoundary) return this.fail(invalidUtf8());
     } else {
       payload = this.queue.take(header.length);
       if (header.masked) applyMask(payload, this.payloadDone, payload.length, header.mask, this.payloadDone);
@@ -238,9 +239,13 @@ export class FrameParser {
       this.messageBytes = 0;
       this.messageFragments = 0;
       this.utf8Streaming = false;
-      this.utf8.reset();
+      this.utf8Validator?.reset();
     }
     return { fin: header.fin, rsv1: header.rsv1, rsv2: header.rsv2, rsv3: header.rsv3, opcode: header.opcode, masked: header.masked, payload };
+  }
+
+  private utf8(): Utf8Validator {
+    return (this.utf8Validator ??= new Utf8Validator());
   }
 
   private fail(error: ProtocolError): ProtocolError {

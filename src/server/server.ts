@@ -48,6 +48,20 @@ export interface StartOptions {
   publicDir?: string;
 }
 
+/** Socket state kept on the socket itself: its request-head parser, and the address its slot counts against. */
+const HEAD = Symbol('rooms.head');
+const SLOT = Symbol('rooms.slot');
+type ServerSocket = Socket & { [HEAD]?: HttpRequestParser; [SLOT]?: string };
+type Upgrade = Extract<RequestDecision, { kind: 'upgrade' }>;
+
+function ignore(): void {}
+function destroyThis(this: Socket): void {
+  this.destroy();
+}
+function remoteOf(socket: Socket): string {
+  return `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+}
+
 /** Heartbeat intervals a message may stay incomplete, with nothing else completed, before 1008. */
 const STALLED_TICKS = 3;
 
@@ -74,7 +88,6 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   const publicDir = options.publicDir ?? DEFAULT_PUBLIC_DIR;
   const sockets = new Set<Socket>();
   const refusedSockets = new Set<Socket>();
-  const slotReleasers = new WeakMap<Socket, () => void>();
   const perAddress = new Map<string, number>();
   /** Upgrade attempts per address in its current one-minute window. */
   const joinsPerAddress = new Map<string, { since: number; count: number }>();
@@ -116,7 +129,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       clearTimeout(silent);
       socket.pause();
       if (first[0] !== 0x16) {
-        return respond(socket, textResponse(400, 'this port speaks TLS: use wss:// or https://'), `${socket.remoteAddress}:${socket.remotePort}`);
+        return respond(socket, textResponse(400, 'this port speaks TLS: use wss:// or https://'), true);
       }
       // Node's TLSSocket reads what is already buffered on the socket first, so the sniffed byte is not lost.
       socket.unshift(first);
@@ -126,72 +139,93 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     });
   }
 
-  function acceptSocket(socket: Socket): void {
+  // Per-socket state lives on the socket under these symbols, and every socket shares the
+  // same listener functions (`this` is the socket): no closures or timers per connection.
+  const handshaking = new Map<ServerSocket, number>(); // socket -> deadline for its request head
+
+  function acceptSocket(socket: ServerSocket): void {
+    socket.on('error', ignore);
+    socket.on('close', onSocketClose);
     const address = socket.remoteAddress ?? 'unknown';
-    const remote = `${address}:${socket.remotePort ?? 0}`;
-    socket.on('error', () => {});
     // Caps are checked before reading a byte, so a flood of sockets costs almost nothing.
     const fromAddress = (perAddress.get(address) ?? 0) + 1;
     if (stopping || sockets.size >= settings.maxConnections || fromAddress > settings.maxConnectionsPerAddress) {
       const reason = stopping ? 'server is shutting down' : sockets.size >= settings.maxConnections ? 'server is at its connection limit' : 'too many connections from your address';
-      metrics.handshakesRefused++;
-      log.warn('refused', { peer: remote, status: 503, reason });
-      // Not counted against the caps, but tracked, so shutdown does not wait for it.
-      refusedSockets.add(socket);
-      socket.on('close', () => refusedSockets.delete(socket));
-      socket.end(serializeResponse(textResponse(503, reason, { 'Retry-After': '5' })));
-      socket.setTimeout(settings.closeTimeoutMs, () => socket.destroy());
-      return;
+      return respond(socket, textResponse(503, reason, { 'Retry-After': '5' }), true, false, 'warn');
     }
     sockets.add(socket);
     perAddress.set(address, fromAddress);
-    let counted = true;
-    // A socket stops counting against the caps once it closes, or once it has its final HTTP answer.
-    const releaseSlot = () => {
-      if (!counted) return;
-      counted = false;
-      sockets.delete(socket);
-      const left = (perAddress.get(address) ?? 1) - 1;
-      if (left === 0) perAddress.delete(address);
-      else perAddress.set(address, left);
-    };
-    slotReleasers.set(socket, releaseSlot);
-    socket.on('close', releaseSlot);
-
-    const parser = new HttpRequestParser(settings.maxHeaderBytes);
+    socket[SLOT] = address;
     // The whole head must arrive in time: a peer dripping one byte a second is dropped, not waited for.
-    const headerTimer = setTimeout(() => {
-      socket.off('data', onHeadBytes);
-      respond(socket, textResponse(408, `request head not received within ${settings.headerTimeoutMs} ms`), remote);
-    }, settings.headerTimeoutMs);
-    const onHeadBytes = (chunk: Buffer): void => {
-      const parsed = parser.push(chunk);
-      if (parsed.kind === 'need-more') return;
-      clearTimeout(headerTimer);
-      socket.off('data', onHeadBytes);
-      if (parsed.kind === 'error') return respond(socket, textResponse(parsed.status, parsed.reason), remote);
-      const decision = decideRequest(parsed.head, { echoEnabled: settings.echo, allowedOrigins: settings.allowedOrigins });
-      void handleDecision(socket, decision, parsed.rest, address, remote);
-    };
+    socket[HEAD] = new HttpRequestParser(settings.maxHeaderBytes);
+    handshaking.set(socket, Date.now() + settings.headerTimeoutMs);
     socket.on('data', onHeadBytes);
-    socket.on('close', () => clearTimeout(headerTimer));
-    // A FIN before the head is complete: there is nobody left to answer.
-    socket.on('end', () => {
-      if (socket.listenerCount('data') > 0 && parser.waiting) socket.destroy();
-    });
+    socket.on('end', onHeadEnd);
   }
 
-  async function handleDecision(socket: Socket, decision: RequestDecision, rest: Buffer, address: string, remote: string): Promise<void> {
-    if (decision.kind === 'refuse') return respond(socket, decision.response, remote);
-    if (decision.kind === 'http') {
-      try {
-        const response = await routeHttp(decision, routeContext);
-        return respond(socket, response, null, decision.method === 'HEAD');
-      } catch (error) {
-        log.error('http_route_failed', { path: decision.path, error: String(error) });
-        return respond(socket, textResponse(500, 'internal error'), remote);
-      }
+  /** A socket stops counting against the caps once it closes, or once it has its final HTTP answer. */
+  function releaseSlot(socket: ServerSocket): void {
+    const address = socket[SLOT];
+    if (address === undefined) return;
+    socket[SLOT] = undefined;
+    sockets.delete(socket);
+    const left = (perAddress.get(address) ?? 1) - 1;
+    if (left === 0) perAddress.delete(address);
+    else perAddress.set(address, left);
+  }
+
+  function onSocketClose(this: ServerSocket): void {
+    handshaking.delete(this);
+    refusedSockets.delete(this);
+    releaseSlot(this);
+  }
+
+  function endHeadPhase(socket: ServerSocket): void {
+    socket[HEAD] = undefined;
+    handshaking.delete(socket);
+    socket.off('data', onHeadBytes);
+    socket.off('end', onHeadEnd);
+  }
+
+  function onHeadBytes(this: ServerSocket, chunk: Buffer): void {
+    const parser = this[HEAD];
+    if (parser === undefined) return;
+    const parsed = parser.push(chunk);
+    if (parsed.kind === 'need-more') return;
+    endHeadPhase(this);
+    if (parsed.kind === 'error') return respond(this, textResponse(parsed.status, parsed.reason), true);
+    const decision = decideRequest(parsed.head, { echoEnabled: settings.echo, allowedOrigins: settings.allowedOrigins });
+    handleDecision(this, decision, parsed.rest);
+  }
+
+  /** A FIN before the head is complete: there is nobody left to answer. */
+  function onHeadEnd(this: ServerSocket): void {
+    if (this[HEAD] !== undefined) this.destroy();
+  }
+
+  function sweepHeadTimeouts(): void {
+    const now = Date.now();
+    // Deadlines were added in order, all with the same timeout: stop at the first one not due.
+    for (const [socket, deadline] of handshaking) {
+      if (deadline > now) break;
+      endHeadPhase(socket);
+      respond(socket, textResponse(408, `request head not received within ${settings.headerTimeoutMs} ms`), true);
     }
+  }
+
+  function handleDecision(socket: ServerSocket, decision: RequestDecision, rest: Buffer): void {
+    if (decision.kind === 'refuse') return respond(socket, decision.response, true);
+    if (decision.kind === 'http') {
+      routeHttp(decision, routeContext).then(
+        (response) => respond(socket, response, false, decision.method === 'HEAD'),
+        (error: unknown) => {
+          log.error('http_route_failed', { path: decision.path, error: String(error) });
+          respond(socket, textResponse(500, 'internal error'), true);
+        },
+      );
+      return;
+    }
+    const address = socket[SLOT] ?? socket.remoteAddress ?? 'unknown';
     const now = Date.now();
     let window = joinsPerAddress.get(address);
     if (window === undefined || now - window.since >= 60_000) {
@@ -199,9 +233,14 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       joinsPerAddress.set(address, window);
     }
     window.count++;
-    if (window.count > settings.joinsPerMinutePerAddress) return respond(socket, textResponse(429, 'too many joins from your address; try again in a minute', { 'Retry-After': '60' }), remote);
-    if (stopping) return respond(socket, textResponse(503, 'server is shutting down', { 'Retry-After': '5' }), remote);
+    if (window.count > settings.joinsPerMinutePerAddress) return respond(socket, textResponse(429, 'too many joins from your address; try again in a minute', { 'Retry-After': '60' }), true);
+    if (stopping) return respond(socket, textResponse(503, 'server is shutting down', { 'Retry-After': '5' }), true);
+    if (decision.endpoint === 'echo') return upgrade(socket, decision, null, rest.length > 0 ? [rest] : [], false);
+    void admitThenUpgrade(socket, decision, rest);
+  }
 
+  /** Waits for the room (its creation is durable before the 101), keeping what arrives meanwhile. */
+  async function admitThenUpgrade(socket: ServerSocket, decision: Upgrade, rest: Buffer): Promise<void> {
     // Bytes that arrive while the room is being created are kept, boundedly, and fed in order later.
     const early: Buffer[] = rest.length > 0 ? [rest] : [];
     let earlyBytes = rest.length;
@@ -214,50 +253,45 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     const noteEnd = () => (ended = true);
     socket.on('data', keepEarly);
     socket.on('end', noteEnd);
-
-    let room: Room | null = null;
-    if (decision.endpoint === 'room') {
-      const admission = await registry.admit(decision.room, decision.name);
-      if (!admission.ok) {
-        socket.off('data', keepEarly);
-        socket.off('end', noteEnd);
-        return respond(socket, textResponse(503, admission.reason, { 'Retry-After': '5' }), remote);
-      }
-      room = admission.room;
-      if (admission.created) log.info('room_created', { peer: remote });
-    }
+    const admission = await registry.admit(decision.room, decision.name);
     socket.off('data', keepEarly);
     socket.off('end', noteEnd);
+    if (!admission.ok) return respond(socket, textResponse(503, admission.reason, { 'Retry-After': '5' }), true);
+    if (admission.created && log.enabled('info')) log.info('room_created', { peer: remoteOf(socket) });
     if (socket.destroyed || stopping) {
-      if (room !== null) registry.release(room);
-      if (!socket.destroyed) respond(socket, textResponse(503, 'server is shutting down'), remote);
+      registry.release(admission.room);
+      if (!socket.destroyed) respond(socket, textResponse(503, 'server is shutting down'), true);
       return;
     }
+    upgrade(socket, decision, admission.room, early, ended);
+  }
 
+  function upgrade(socket: ServerSocket, decision: Upgrade, room: Room | null, early: Buffer[], ended: boolean): void {
     const mode = decision.protocol === null ? 'raw' : 'json';
     const deflate = settings.deflate ? negotiateDeflate(decision.extensions) : null;
-    const peer = new WsPeer(socket, ctx, remote, decision.name, mode, room, deflate?.params ?? null);
+    const peer = new WsPeer(socket, ctx, decision.name, mode, room, deflate?.params ?? null);
     peer.write(switchingProtocols(computeAcceptKey(decision.key), decision.protocol, deflate?.response ?? null));
     if (room !== null) {
       registry.join(room, peer);
       if (mode === 'json') peer.conn.send(Opcode.Text, Buffer.from(welcomeFrame(room.key, peer.name, room.memberNames())));
     }
-    log.info('connected', { peer: remote, endpoint: decision.endpoint, mode, deflate: deflate !== null });
+    if (log.enabled('info')) log.info('connected', { peer: remoteOf(socket), endpoint: decision.endpoint, mode, deflate: deflate !== null });
     peer.start(early);
     if (ended) peer.conn.receiveEof();
   }
 
-  function respond(socket: Socket, response: HttpResponse, refusedPeer: string | null, headOnly = false): void {
-    if (refusedPeer !== null && response.status >= 400) {
+  /** Every plain answer closes its connection; `refusal` marks answers that refuse an attempt. */
+  function respond(socket: ServerSocket, response: HttpResponse, refusal: boolean, headOnly = false, level: 'info' | 'warn' = 'info'): void {
+    if (refusal && response.status >= 400) {
       metrics.handshakesRefused++;
-      log.info('refused', { peer: refusedPeer, status: response.status, reason: response.body.toString('utf8').trim() });
+      if (log.enabled(level)) log[level]('refused', { peer: remoteOf(socket), status: response.status, reason: response.body.toString('utf8').trim() });
     }
     socket.end(serializeResponse(response, headOnly));
-    slotReleasers.get(socket)?.();
+    releaseSlot(socket);
     refusedSockets.add(socket);
-    socket.on('close', () => refusedSockets.delete(socket));
     // The answer is sent; if the client does not close its side, do not wait forever.
-    socket.setTimeout(settings.closeTimeoutMs, () => socket.destroy());
+    socket.setTimeout(settings.closeTimeoutMs);
+    socket.once('timeout', destroyThis);
   }
 
   // One heartbeat for all peers (section 5.5.2): a peer silent for a whole interval gets a
@@ -294,6 +328,8 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     const purged = registry.purgeExpired();
     if (purged.length > 0) log.info('rooms_purged', { count: purged.length });
   }, 60_000);
+  const headTimeouts = setInterval(sweepHeadTimeouts, Math.max(20, Math.min(1000, Math.floor(settings.headerTimeoutMs / 5))));
+  headTimeouts.unref();
   heartbeat.unref();
   housekeeping.unref();
 
@@ -316,6 +352,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       registry.freeze();
       clearInterval(heartbeat);
       clearInterval(housekeeping);
+      clearInterval(headTimeouts);
       const listenerClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const peer of peers) peer.close(CloseCode.GoingAway, 'server shutting down');
       // Peers answer the close within CLOSE_TIMEOUT, or their sockets are destroyed by then.

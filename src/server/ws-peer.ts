@@ -37,6 +37,21 @@ const SLOW_GRACE_MS = 1000;
 /** Writes up to this size are joined into one buffer; larger batches go out corked. */
 const COALESCE_BYTES = 64 * 1024;
 
+/** The peer a socket belongs to, so every socket shares the same listener functions. */
+const PEER = Symbol('rooms.peer');
+type PeerSocket = Socket & { [PEER]?: WsPeer };
+
+// One set of listeners for all sockets (`this` is the socket): no closures per connection.
+function onPeerData(this: PeerSocket, chunk: Buffer): void {
+  this[PEER]?.conn.receive(chunk);
+}
+function onPeerEnd(this: PeerSocket): void {
+  this[PEER]?.conn.receiveEof();
+}
+function onPeerClose(this: PeerSocket): void {
+  this[PEER]?.closed();
+}
+
 export class WsPeer implements RoomMember, ConnectionOutput {
   readonly conn: WebSocketConnection;
   readonly deflateWindowBits: number;
@@ -47,7 +62,7 @@ export class WsPeer implements RoomMember, ConnectionOutput {
   /** `conn.messagesCompleted` at the last heartbeat tick. */
   messagesAtLastTick = 0;
 
-  private queue: Buffer[] = [];
+  private readonly queue: Buffer[] = [];
   private queuedBytes = 0;
   private closeTimer: NodeJS.Timeout | null = null;
   private tokens: number;
@@ -55,12 +70,10 @@ export class WsPeer implements RoomMember, ConnectionOutput {
   private droppedAsSlow = false;
   /** When the unsent backlog first went over MAX_BUFFERED_BYTES, or 0 while under it. */
   private overLimitSince = 0;
-  private readonly hardBufferLimit: number;
 
   constructor(
     readonly socket: Socket,
     private readonly ctx: PeerContext,
-    readonly remote: string,
     readonly name: string,
     readonly mode: MemberMode,
     /** The room, or null for the echo endpoint. */
@@ -70,8 +83,11 @@ export class WsPeer implements RoomMember, ConnectionOutput {
     this.conn = new WebSocketConnection(this, { maxMessageBytes: ctx.settings.maxMessageBytes, deflate, compressionStats: ctx.compressionStats });
     this.deflateWindowBits = this.conn.deflateWindowBits;
     this.tokens = ctx.settings.messageBurst;
-    this.hardBufferLimit = 2 * ctx.settings.maxBufferedBytes + ctx.settings.maxMessageBytes;
-    if (ctx.trace === null) this.frameIn = undefined;
+  }
+
+  /** "address:port" for logs; computed when needed rather than kept per connection. */
+  get remote(): string {
+    return `${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? 0}`;
   }
 
   /** Takes over the socket; `early` are bytes that arrived with or after the handshake. */
@@ -80,10 +96,10 @@ export class WsPeer implements RoomMember, ConnectionOutput {
     ctx.peers.add(this);
     ctx.metrics.connectionsOpen++;
     ctx.metrics.connectionsTotal++;
-    socket.on('data', (chunk: Buffer) => this.conn.receive(chunk));
-    socket.on('end', () => this.conn.receiveEof());
-    socket.on('error', () => {}); // 'close' follows and does the cleanup
-    socket.on('close', () => this.closed());
+    (socket as PeerSocket)[PEER] = this;
+    socket.on('data', onPeerData);
+    socket.on('end', onPeerEnd);
+    socket.on('close', onPeerClose); // errors are followed by 'close'; the server ignores 'error'
     for (const chunk of early) this.conn.receive(chunk);
   }
 
@@ -104,7 +120,8 @@ export class WsPeer implements RoomMember, ConnectionOutput {
     this.queuedBytes += bytes.length;
     if (this.ctx.trace !== null) this.ctx.trace(`→ ${this.remote} ${describeFrameOrHead(bytes)}`);
     // The hard bound, for memory: everything owed, this turn's burst included.
-    if (this.queuedBytes + this.socket.writableLength > this.hardBufferLimit && !this.droppedAsSlow) this.dropAsSlow();
+    const { maxBufferedBytes, maxMessageBytes } = this.ctx.settings;
+    if (this.queuedBytes + this.socket.writableLength > 2 * maxBufferedBytes + maxMessageBytes && !this.droppedAsSlow) this.dropAsSlow();
   }
 
   message(message: Message): void {
@@ -133,9 +150,9 @@ export class WsPeer implements RoomMember, ConnectionOutput {
     this.armCloseTimer();
   }
 
-  frameIn? = (frame: Frame): void => {
-    this.ctx.trace?.(`← ${this.remote} ${describeFrame({ ...frame, length: frame.payload.length })}`);
-  };
+  frameIn(frame: Frame): void {
+    if (this.ctx.trace !== null) this.ctx.trace(`← ${this.remote} ${describeFrame({ ...frame, length: frame.payload.length })}`);
+  }
 
   // --- for the server
 
@@ -161,7 +178,6 @@ export class WsPeer implements RoomMember, ConnectionOutput {
     }
     const bytes = this.queuedBytes;
     this.ctx.metrics.bytesOut += bytes;
-    this.queue = [];
     this.queuedBytes = 0;
     if (queue.length === 1) {
       this.socket.write(queue[0]!);
@@ -172,6 +188,7 @@ export class WsPeer implements RoomMember, ConnectionOutput {
       for (const chunk of queue) this.socket.write(chunk);
       this.socket.uncork();
     }
+    queue.length = 0; // the same array serves the next turn
   }
 
   private jsonMessage(room: Room, message: Message): void {
@@ -211,7 +228,7 @@ export class WsPeer implements RoomMember, ConnectionOutput {
    */
   private dropAsSlow(): void {
     this.droppedAsSlow = true;
-    this.queue = [];
+    this.queue.length = 0;
     this.queuedBytes = 0;
     this.ctx.metrics.slowConsumersDropped++;
     this.ctx.log.warn('slow_consumer_dropped', { peer: this.remote, limit: this.ctx.settings.maxBufferedBytes, closeCode: CloseCode.PolicyViolation });
@@ -225,7 +242,7 @@ export class WsPeer implements RoomMember, ConnectionOutput {
   }
 
   /** The one exit: every resource taken in start() is given back here, once. */
-  private closed(): void {
+  closed(): void {
     const { ctx } = this;
     this.conn.receiveEof();
     if (this.closeTimer !== null) clearTimeout(this.closeTimer);
@@ -233,7 +250,7 @@ export class WsPeer implements RoomMember, ConnectionOutput {
     ctx.metrics.connectionsOpen--;
     if (this.conn.endedBy === 'protocol-error') ctx.metrics.protocolErrors++;
     if (this.room !== null) ctx.registry.leave(this.room, this);
-    ctx.log.info('disconnected', { peer: this.remote, mode: this.room === null ? 'echo' : this.mode, code: this.conn.closeCode, endedBy: this.conn.endedBy, reason: this.conn.closeReason || undefined });
+    if (ctx.log.enabled('info')) ctx.log.info('disconnected', { peer: this.remote, mode: this.room === null ? 'echo' : this.mode, code: this.conn.closeCode, endedBy: this.conn.endedBy, reason: this.conn.closeReason || undefined });
   }
 }
 
