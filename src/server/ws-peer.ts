@@ -144,6 +144,8 @@ export class WsPeer implements RoomMember, ConnectionOutput {
   }
 
   shutdown(): void {
+    // Already gone (the socket closed first): ending it again would only build an error.
+    if (this.socket.destroyed) return;
     // The WebSocket is closed: send what is owed (the close frame last), then our FIN.
     this.flush();
     this.socket.end();
