@@ -1,7 +1,9 @@
 // Entry point: settings from flags and environment, start, and a graceful stop on
-// SIGTERM/SIGINT (close every WebSocket with 1001, flush the store, exit 0).
+// SIGTERM/SIGINT (close every WebSocket with 1001, flush the store, exit 0). Writes
+// the store still owes (the database is down) are saved to DATA_DIR/pending-writes.json
+// for the next start; if even that fails, the stop exits 5 and says what was lost.
 
-import { StoreStartError } from './persistence/types';
+import { StoreCloseError, StoreStartError } from './persistence/types';
 import { startServer } from './server/server';
 import { parseSettings } from './settings';
 
@@ -25,6 +27,10 @@ try {
     server.close().then(
       () => process.exit(0),
       (error: unknown) => {
+        if (error instanceof StoreCloseError) {
+          process.stderr.write(`rooms: stopped, but room writes were lost: ${error.message}\n`);
+          process.exit(5);
+        }
         process.stderr.write(`rooms: shutdown failed: ${String(error)}\n`);
         process.exit(1);
       },

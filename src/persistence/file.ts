@@ -4,8 +4,9 @@
 
 import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseJsonText, printable } from './json-text';
 import type { Backend } from './queued-store';
-import { StoreStartError, type PendingOp, type RoomRecord } from './types';
+import { applySave, StoreStartError, type PendingOp, type RoomRecord } from './types';
 
 export const FILE_NAME = 'rooms.json';
 export const FILE_FORMAT = 'rooms-store';
@@ -26,27 +27,26 @@ export function encodeSnapshot(records: Iterable<RoomRecord>, now: Date = new Da
   return lines.length === 0 ? `${head}]}\n` : `${head}\n${lines.join(',\n')}\n]}\n`;
 }
 
-/** Returns the rooms, or throws an Error saying what is wrong (never a partial result). */
-export function decodeSnapshot(text: string): RoomRecord[] {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    throw new Error(`it is not valid JSON (${(err as Error).message})`);
-  }
+/**
+ * Returns the rooms, or throws an Error saying what is wrong (never a partial
+ * result). The message is one printable line: where the file is broken and how,
+ * with any value taken from the file escaped (see json-text.ts).
+ */
+export function decodeSnapshot(input: string | Uint8Array): RoomRecord[] {
+  const doc = parseJsonText(input);
   if (!isObject(doc) || doc.format !== FILE_FORMAT) throw new Error(`it is not a rooms store file (no "format": "${FILE_FORMAT}")`);
-  if (doc.version !== FILE_VERSION) throw new Error(`it has format version ${JSON.stringify(doc.version)}, this server reads version ${FILE_VERSION} (written by a newer server?)`);
+  if (doc.version !== FILE_VERSION) throw new Error(`it has format version ${printable(doc.version)}, this server reads version ${FILE_VERSION} (written by a newer server?)`);
   if (!Array.isArray(doc.rooms)) throw new Error('its "rooms" is not a list');
   const seen = new Set<string>();
   return doc.rooms.map((r: unknown, i: number) => {
     const where = `room #${i + 1}`;
     if (!isObject(r)) throw new Error(`${where} is not an object`);
     if (typeof r.room !== 'string' || r.room.length === 0) throw new Error(`${where} has no room key`);
-    if (seen.has(r.room)) throw new Error(`room ${JSON.stringify(r.room)} appears twice`);
+    if (seen.has(r.room)) throw new Error(`room ${printable(r.room)} appears twice`);
     seen.add(r.room);
-    if (typeof r.owner !== 'string') throw new Error(`room ${JSON.stringify(r.room)} has no owner`);
-    if (!isTime(r.createdAt) || !isTime(r.lastActivity)) throw new Error(`room ${JSON.stringify(r.room)} has a bad createdAt or lastActivity`);
-    if (r.status !== 'live' && r.status !== 'idle') throw new Error(`room ${JSON.stringify(r.room)} has unknown status ${JSON.stringify(r.status)}`);
+    if (typeof r.owner !== 'string') throw new Error(`room ${printable(r.room)} has no owner`);
+    if (!isTime(r.createdAt) || !isTime(r.lastActivity)) throw new Error(`room ${printable(r.room)} has a bad createdAt or lastActivity`);
+    if (r.status !== 'live' && r.status !== 'idle') throw new Error(`room ${printable(r.room)} has unknown status ${printable(r.status)}`);
     return { room: r.room, owner: r.owner, createdAt: r.createdAt, status: r.status, lastActivity: r.lastActivity };
   });
 }
@@ -59,6 +59,8 @@ export interface FileBackendOptions {
 export class FileBackend implements Backend {
   readonly kind = 'file' as const;
   readonly description: string;
+  /** the pending-writes journal sits in the same DATA_DIR: it can only belong to this file */
+  readonly identity = 'file';
   /** group commit: one snapshot holds everything queued meanwhile */
   readonly maxBatch = Number.POSITIVE_INFINITY;
   readonly writeTimeoutMs: number;
@@ -93,9 +95,9 @@ export class FileBackend implements Backend {
     } catch (err) {
       throw new StoreStartError(`cannot create DATA_DIR ${this.dataDir} for the room store (${code(err)}). Fix DATA_DIR or its permissions.`);
     }
-    let text: string | null = null;
+    let text: Buffer | null = null;
     try {
-      text = await readFile(this.path, 'utf8');
+      text = await readFile(this.path);
     } catch (err) {
       if (code(err) !== 'ENOENT') {
         throw new StoreStartError(`cannot read the room store ${this.path} (${code(err)}). It was left untouched. Fix its permissions, or move it away to start with no rooms.`);
@@ -143,7 +145,7 @@ export class FileBackend implements Backend {
   private async writeSnapshot(ops: readonly PendingOp[]): Promise<void> {
     const next = new Map(this.committed);
     for (const op of ops) {
-      if (op.kind === 'save') next.set(op.room, op.record);
+      if (op.kind === 'save') next.set(op.room, applySave(next.get(op.room), op));
       else next.delete(op.room);
     }
     const temp = join(this.dataDir, `${TEMP_PREFIX}${process.pid}-${++this.tempCounter}`);

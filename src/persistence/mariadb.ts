@@ -61,6 +61,12 @@ export function describeTarget(t: MariadbTarget): string {
   return `mariadb ${t.user}@${host}:${t.port}/${t.database}`;
 }
 
+/** The database a target writes to, without the account: another user of the same database is the same store. */
+export function identifyTarget(t: MariadbTarget): string {
+  const host = t.host.includes(':') ? `[${t.host}]` : t.host;
+  return `mariadb ${host}:${t.port}/${t.database}`;
+}
+
 export interface MariadbBackendOptions {
   log: StoreLog;
   /** also the acquire timeout base; short, so an outage is noticed within about a second */
@@ -128,14 +134,22 @@ function isDataError(err: unknown): boolean {
 }
 
 const UPSERT_HEAD = 'INSERT INTO rooms (room_key, owner, created_at, status, last_activity) VALUES ';
+// The merge rule (types.ts applySave): over an existing row the earlier creation
+// wins, so a room written by a server that did not know it was stored (it
+// started while the database was down) keeps the stored owner. Assignments run
+// left to right and see the columns already assigned: owner must come first.
+// A save that replaces a removed incarnation deletes the row first (write()).
 const UPSERT_TAIL =
-  ' ON DUPLICATE KEY UPDATE owner = VALUES(owner), created_at = VALUES(created_at), status = VALUES(status), last_activity = VALUES(last_activity)';
+  ' ON DUPLICATE KEY UPDATE owner = IF(VALUES(created_at) < created_at, VALUES(owner), owner), created_at = LEAST(created_at, VALUES(created_at)),' +
+  ' status = VALUES(status), last_activity = VALUES(last_activity)';
 /** rows per statement: one round trip each, well under max_allowed_packet */
 const ROWS_PER_STATEMENT = 500;
 
 export class MariadbBackend implements Backend {
   readonly kind = 'mariadb' as const;
   readonly description: string;
+  /** the database itself (host, port, name), whoever logs in: what a pending-writes journal is owed to */
+  readonly identity: string;
   readonly maxBatch = 2000;
   readonly writeTimeoutMs: number;
 
@@ -157,11 +171,17 @@ export class MariadbBackend implements Backend {
       this.target = parseMariadbUrl(url);
       this.urlError = null;
       this.description = describeTarget(this.target);
+      this.identity = identifyTarget(this.target);
     } catch (err) {
       this.target = null;
       this.urlError = err as StoreStartError;
       this.description = 'mariadb (invalid MARIADB_URL)';
+      this.identity = this.description;
     }
+  }
+
+  checkSettings(): void {
+    if (this.urlError) throw this.urlError;
   }
 
   async connect(): Promise<void> {
@@ -216,11 +236,14 @@ export class MariadbBackend implements Backend {
 
   async write(ops: readonly PendingOp[]): Promise<void> {
     const upserts: unknown[][] = [];
+    // Deleted first, in the same transaction: the rooms removed, and the old
+    // rows of rooms re-created after a removal (saves that replace).
     const removes: string[] = [];
     for (const op of ops) {
       if (op.kind === 'save') {
         const r = op.record;
         upserts.push([r.room, r.owner, Math.trunc(r.createdAt), r.status, Math.trunc(r.lastActivity)]);
+        if (op.replaces === true) removes.push(op.room);
       } else {
         removes.push(op.room);
       }
@@ -228,13 +251,13 @@ export class MariadbBackend implements Backend {
     const conn = await this.requirePool().getConnection();
     this.current = conn;
     const statements: [string, unknown[]][] = [];
-    for (let i = 0; i < upserts.length; i += ROWS_PER_STATEMENT) {
-      const chunk = upserts.slice(i, i + ROWS_PER_STATEMENT);
-      statements.push([UPSERT_HEAD + chunk.map(() => '(?, ?, ?, ?, ?)').join(', ') + UPSERT_TAIL, chunk.flat()]);
-    }
     for (let i = 0; i < removes.length; i += ROWS_PER_STATEMENT) {
       const chunk = removes.slice(i, i + ROWS_PER_STATEMENT);
       statements.push([`DELETE FROM rooms WHERE room_key IN (${chunk.map(() => '?').join(', ')})`, chunk]);
+    }
+    for (let i = 0; i < upserts.length; i += ROWS_PER_STATEMENT) {
+      const chunk = upserts.slice(i, i + ROWS_PER_STATEMENT);
+      statements.push([UPSERT_HEAD + chunk.map(() => '(?, ?, ?, ?, ?)').join(', ') + UPSERT_TAIL, chunk.flat()]);
     }
     try {
       if (statements.length === 1) {

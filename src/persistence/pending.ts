@@ -40,15 +40,34 @@ export class PendingWrites {
     return this.entries.has(room);
   }
 
+  /** The room's latest op, if it has one queued (or in flight). */
+  opOf(room: string): PendingOp | undefined {
+    return this.entries.get(room)?.op;
+  }
+
+  /** Every room's latest op, first-queued first: what is still owed (for the spill at close). */
+  ops(): PendingOp[] {
+    return [...this.entries.values()].map((entry) => entry.op);
+  }
+
   /** True when a room not yet queued would exceed the bound. */
   isFullFor(room: string): boolean {
     return !this.entries.has(room) && this.entries.size >= this.limit;
   }
 
-  /** Queues op as the room's latest; the caller checks isFullFor first when the bound applies. */
+  /**
+   * Queues op as the room's latest; the caller checks isFullFor first when the bound applies.
+   * A save that supersedes a remove (or a save that itself replaced one) of the
+   * same room is a new incarnation of the room: it is marked `replaces`, so it is
+   * written over the old row rather than merged into it. This holds even when the
+   * remove is in flight: writing the new room as a replacement twice is harmless.
+   */
   put(op: PendingOp, waiter?: Waiter): void {
     const seq = this.nextSeq++;
     const entry = this.entries.get(op.room);
+    if (entry && op.kind === 'save' && op.replaces !== true && (entry.op.kind === 'remove' || entry.op.replaces === true)) {
+      op = { ...op, replaces: true };
+    }
     if (entry) {
       entry.op = op;
       entry.seq = seq;

@@ -1,10 +1,13 @@
 // The RoomStore behaviour shared by both backends: up/down state, the pending
-// queue, group commit, reconnect with backoff, the late load and the flush at
-// close. A Backend only knows how to connect, load and write one batch.
+// queue, group commit, reconnect with backoff, the late load, the flush at close
+// and the spill journal (journal.ts) for what a stop still owes. A Backend only
+// knows how to connect, load and write one batch.
 
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
+import type { PendingJournal } from './journal';
 import { PendingWrites, type BatchItem } from './pending';
 import {
+  StoreCloseError,
   StoreStartError,
   type PendingOp,
   type RoomRecord,
@@ -18,6 +21,8 @@ import {
 export interface Backend {
   readonly kind: StoreKind;
   readonly description: string;
+  /** the data it writes to, whatever the account ("file", "mariadb HOST:PORT/DATABASE"): a journal owed to another is refused */
+  readonly identity: string;
   /** most ops written by one write() (the file store writes everything at once) */
   readonly maxBatch: number;
   /** a write still running after this long counts as an outage (a hung database) */
@@ -29,6 +34,8 @@ export interface Backend {
    * "unreachable for now".
    */
   connect(): Promise<void>;
+  /** throws StoreStartError for settings wrong before anything is read (a malformed URL); optional */
+  checkSettings?(): void;
   /** every stored room; only called after connect() succeeded */
   load(): Promise<RoomRecord[]>;
   /** writes the ops in one unit (transaction or snapshot); throws when nothing or not all of it is durable */
@@ -51,6 +58,12 @@ export interface QueuedStoreOptions {
   closeTimeoutMs: number;
   /** idle liveness check period while up, so /healthz notices an outage without traffic */
   heartbeatMs: number;
+  /**
+   * Where close() spills the writes it still owes and open() replays them from
+   * (DATA_DIR/pending-writes.json). null only in tests: what close() cannot write
+   * is then logged and dropped.
+   */
+  journal: PendingJournal | null;
 }
 
 export const DEFAULT_MAX_PENDING_WRITES = 100_000;
@@ -75,6 +88,14 @@ export class QueuedStore implements RoomStore {
   private undeliveredLateLoad: RoomRecord[] | null = null;
   private refusedLogged = false;
   private reconnecting = false;
+  /** rooms replayed from the journal whose writes are not durable yet; the file is deleted once none is left */
+  private journalRooms: Set<string> | null = null;
+  /** the journal file still exists although nothing in it is owed (a failed delete) */
+  private journalStale = false;
+  /** journal file operations, one after another */
+  private journalChain: Promise<void> = Promise.resolve();
+  /** while a late load runs: rooms removed (or removed and created again) meanwhile, whose loaded row is stale */
+  private loadGuard: Set<string> | null = null;
 
   constructor(
     private readonly backend: Backend,
@@ -85,11 +106,32 @@ export class QueuedStore implements RoomStore {
     this.queue = new PendingWrites(options.maxPendingWrites);
   }
 
+  /**
+   * The stored rooms. Writes a previous stop spilled to the journal are queued
+   * first and written before the load, so the load already holds them; if the
+   * store is unreachable, the rooms those writes save are returned instead (the
+   * stored ones follow with the late load).
+   */
   async open(): Promise<RoomRecord[]> {
     if (this.opened) throw new Error('store already opened');
     this.opened = true;
+    let owed: PendingOp[];
+    try {
+      this.backend.checkSettings?.();
+      owed = await this.replayJournal();
+    } catch (err) {
+      this.closed = true;
+      await this.backend.close().catch(() => undefined);
+      throw err;
+    }
     try {
       await this.backend.connect();
+      if (this.queue.size > 0) {
+        this.markUp(false);
+        while (this.flushing) await this.flushing;
+        // Down again while writing them: as if unreachable at start (the retry is scheduled).
+        if (!this.isUp()) return savedRecords(owed);
+      }
       const records = await this.backend.load();
       this.loaded = true;
       this.markUp(false);
@@ -104,8 +146,42 @@ export class QueuedStore implements RoomStore {
       // Unreachable at start: serve from memory, write what we owe once it answers.
       this.markDown(err, 'store.unreachable_at_start');
       this.scheduleRetry();
-      return [];
+      return savedRecords(owed);
     }
+  }
+
+  /** Queues the writes a previous stop could not make, as this store's first writes. */
+  private async replayJournal(): Promise<PendingOp[]> {
+    const journal = this.options.journal;
+    if (!journal) return [];
+    const ops = await journal.read(this.backend.identity);
+    if (ops.length === 0) return [];
+    // Past the bound if need be: these rooms were promised already.
+    for (const op of ops) this.queue.put(op);
+    this.journalRooms = new Set(ops.map((op) => op.room));
+    this.options.log('warn', 'store.journal_replayed', { store: this.description, journal: journal.path, writes: ops.length });
+    return ops;
+  }
+
+  /** Deletes the journal once every write it held is durable (or refused for good by the database). */
+  private retireJournal(): void {
+    const rooms = this.journalRooms;
+    const journal = this.options.journal;
+    if (!rooms || !journal || this.closed) return;
+    for (const room of rooms) {
+      if (this.queue.has(room)) return;
+      rooms.delete(room);
+    }
+    this.journalRooms = null;
+    this.journalChain = this.journalChain
+      .then(() => journal.discard())
+      .then(
+        () => this.options.log('info', 'store.journal_written', { store: this.description, journal: journal.path }),
+        (err: unknown) => {
+          this.journalStale = true;
+          this.options.log('error', 'store.journal_delete_failed', { journal: journal.path, error: describeError(err) });
+        },
+      );
   }
 
   onLateLoad(listener: (records: RoomRecord[]) => void): void {
@@ -137,6 +213,11 @@ export class QueuedStore implements RoomStore {
     };
   }
 
+  /**
+   * Flushes what is pending, waiting up to closeTimeoutMs for a store that is
+   * down; what is still owed then is spilled to the journal for the next start.
+   * Rejects with StoreCloseError only if that fails too (writes were lost).
+   */
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
@@ -155,25 +236,59 @@ export class QueuedStore implements RoomStore {
     }
     this.closed = true;
     this.clearRetry();
-    if (this.queue.size > 0) {
-      this.options.log('error', 'store.close_unflushed', {
-        store: this.description,
-        pendingWrites: this.queue.size,
-        waitedMs: this.options.closeTimeoutMs,
-      });
-    }
     this.queue.releaseWaiters('queued');
     if (this.flushing) {
       this.backend.abort();
       await settleWithin(this.flushing, 1000);
     }
+    let lost: StoreCloseError | null = null;
+    try {
+      await this.settleJournal();
+    } catch (err) {
+      lost = err as StoreCloseError;
+    }
     await settleWithin(this.backend.close(), 2000);
+    if (lost) throw lost;
+  }
+
+  /**
+   * At close: what is still owed (every queued room's latest op, including a write
+   * abandoned in flight) goes to the journal; with nothing owed, a journal that
+   * is no longer needed is deleted.
+   */
+  private async settleJournal(): Promise<void> {
+    await this.journalChain;
+    const journal = this.options.journal;
+    const owed = this.queue.ops();
+    if (owed.length === 0) {
+      if (journal && (this.journalRooms !== null || this.journalStale)) {
+        await journal.discard().catch((err: unknown) => this.options.log('error', 'store.journal_delete_failed', { journal: journal.path, error: describeError(err) }));
+      }
+      return;
+    }
+    const fields = { store: this.description, pendingWrites: owed.length, waitedMs: this.options.closeTimeoutMs };
+    if (!journal) {
+      this.options.log('error', 'store.close_unflushed', fields);
+      return;
+    }
+    try {
+      await journal.write(this.backend.identity, owed);
+    } catch (err) {
+      const why = describeError(err);
+      this.options.log('error', 'store.close_unflushed', { ...fields, journal: journal.path, error: why });
+      throw new StoreCloseError(
+        `${owed.length} room write(s) owed to ${this.description} were lost: the store is down and they could not be saved to ${journal.path} either (${why}). ` +
+          `The rooms they belong to may be missing or out of date after the next start.`,
+      );
+    }
+    this.options.log('warn', 'store.pending_spilled', { ...fields, journal: journal.path });
   }
 
   // --- writes -------------------------------------------------------------
 
   private async enqueue(op: PendingOp): Promise<WriteOutcome> {
     if (this.closed) return 'refused';
+    if (op.kind === 'remove') this.loadGuard?.add(op.room);
     if (this.state === 'down') {
       // The bound: a long outage must not eat memory, and each queued room costs
       // one entry however often it changes. When it is full, a room that is not
@@ -226,6 +341,7 @@ export class QueuedStore implements RoomStore {
       this.queue.ack(batch);
       this.attempt = 0;
       this.refusedLogged = false;
+      this.retireJournal();
       return;
     }
     if (this.backend.classify(result.error) === 'transient') {
@@ -250,6 +366,7 @@ export class QueuedStore implements RoomStore {
     this.lastError = describeError(result.error);
     this.options.log('error', 'store.write_rejected', { store: this.description, room: item.op.room, op: item.op.kind, error: this.lastError });
     this.queue.drop(item);
+    this.retireJournal();
   }
 
   private async timedWrite(ops: PendingOp[]): Promise<'ok' | { error: unknown }> {
@@ -356,6 +473,11 @@ export class QueuedStore implements RoomStore {
   }
 
   private async lateLoad(): Promise<void> {
+    // A room removed (purged, perhaps created again) while the load runs may come
+    // back from it as it was before: those rows are stale, the registry knows better.
+    const guard = new Set<string>();
+    for (const op of this.queue.ops()) if (op.kind === 'remove' || op.replaces === true) guard.add(op.room);
+    this.loadGuard = guard;
     let records: RoomRecord[];
     try {
       records = await this.backend.load();
@@ -363,7 +485,10 @@ export class QueuedStore implements RoomStore {
       this.markDown(err, 'store.down');
       this.scheduleRetry();
       return;
+    } finally {
+      this.loadGuard = null;
     }
+    if (guard.size > 0) records = records.filter((r) => !guard.has(r.room));
     this.loaded = true;
     this.options.log('info', 'store.late_load', { store: this.description, rooms: records.length });
     if (this.lateListeners.length === 0) {
@@ -409,6 +534,13 @@ export class QueuedStore implements RoomStore {
   }
 }
 
+/** The rooms that ops save (a journal's, handed to the registry while the store is down). */
+function savedRecords(ops: readonly PendingOp[]): RoomRecord[] {
+  const records: RoomRecord[] = [];
+  for (const op of ops) if (op.kind === 'save') records.push({ ...op.record });
+  return records;
+}
+
 /** One line for logs and /healthz; errors from our own code already carry no secrets. */
 export function describeError(err: unknown): string {
   if (err instanceof Error) {
@@ -443,7 +575,7 @@ export class WriteTimeoutError extends Error {
   }
 }
 
-export const DEFAULT_QUEUED_STORE_OPTIONS: Omit<QueuedStoreOptions, 'log'> = {
+export const DEFAULT_QUEUED_STORE_OPTIONS: Omit<QueuedStoreOptions, 'log' | 'journal'> = {
   maxPendingWrites: DEFAULT_MAX_PENDING_WRITES,
   backoff: DEFAULT_BACKOFF,
   closeTimeoutMs: 5000,

@@ -12,23 +12,37 @@
 // - open() throws StoreStartError (message for the operator) only for what a
 //   retry cannot fix; an unreachable MariaDB resolves [] and the store retries
 //   with backoff, then calls onLateLoad listeners once with the stored rooms.
-//   Writes queued meanwhile are written first, so for a key present in both the
-//   stored row already holds the in-memory version; the registry keeps its
-//   in-memory rooms and adds only the keys it lacks.
-// - close() waits up to closeTimeoutMs (5 s) for pending writes, then ends.
+//   Writes queued meanwhile are written first, and a save MERGES into a stored
+//   row of its key (the earlier creation keeps its owner and createdAt; types.ts
+//   applySave) unless it re-creates a room removed in this run (then it replaces
+//   the row). So for a key present in both, the loaded row is the truth: the
+//   registry adds the keys it lacks and, for keys it has, takes the stored owner
+//   and createdAt when they are earlier (RoomRegistry.restore). Rows of rooms
+//   removed while the load ran are left out.
+// - close() waits up to closeTimeoutMs (5 s) for pending writes; what is still
+//   owed then (the store is down) is spilled to DATA_DIR/pending-writes.json
+//   (journal.ts) and close() resolves; if even that fails it rejects with
+//   StoreCloseError (the process should exit non-zero).
+// - open() first replays such a journal: its writes are queued before anything
+//   else and written before the load; while the store is unreachable, open()
+//   returns the rooms they save, so they are served at once. The file is deleted
+//   once they are durable. A journal that cannot be read, or is owed to another
+//   store, stops the start (StoreStartError).
 
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
 import { FileBackend } from './file';
+import { FileJournal } from './journal';
 import { DEFAULT_MARIADB_OPTIONS, MariadbBackend } from './mariadb';
 import { DEFAULT_QUEUED_STORE_OPTIONS, QueuedStore } from './queued-store';
 import type { RoomStore, StoreLog } from './types';
 
-export { StoreStartError } from './types';
+export { StoreCloseError, StoreStartError } from './types';
 export type { RoomRecord, RoomStatus, RoomStore, StoreHealth, StoreKind, StoreLog, WriteOutcome } from './types';
 
 export interface CreateStoreOptions {
   /** set and non-empty: MariaDB; otherwise the file store in dataDir */
   mariadbUrl?: string;
+  /** the file store's folder, and with either store the folder of the pending-writes journal */
   dataDir: string;
   /** rooms the queue may hold while the store is down (default 100000) */
   maxPendingWrites?: number;
@@ -62,5 +76,6 @@ export function createStore(options: CreateStoreOptions): RoomStore {
     backoff: options.backoff ?? DEFAULT_BACKOFF,
     closeTimeoutMs: options.closeTimeoutMs ?? DEFAULT_QUEUED_STORE_OPTIONS.closeTimeoutMs,
     heartbeatMs: options.heartbeatMs ?? DEFAULT_QUEUED_STORE_OPTIONS.heartbeatMs,
+    journal: new FileJournal(options.dataDir),
   });
 }

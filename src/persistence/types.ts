@@ -57,5 +57,34 @@ export class StoreStartError extends Error {
   override name = 'StoreStartError';
 }
 
-/** One write owed to the store; only the latest per room is ever kept. */
-export type PendingOp = { kind: 'save'; room: string; record: RoomRecord } | { kind: 'remove'; room: string };
+/**
+ * A stop that lost writes: the store was down, and the writes it still owed could
+ * not be saved to the pending-writes journal either. The message is for the
+ * operator; the process should exit non-zero.
+ */
+export class StoreCloseError extends Error {
+  override name = 'StoreCloseError';
+}
+
+/**
+ * One write owed to the store; only the latest per room is ever kept.
+ *
+ * A save normally MERGES into a stored row of the same key: the earlier creation
+ * wins (its owner and createdAt are kept), status and lastActivity are the
+ * save's. That is what keeps a stored room's owner when the server did not know
+ * the room yet (started while the database was down) and someone walked in
+ * first. `replaces` says the opposite: this room was removed (purged) in this
+ * run and created again, so the save REPLACES whatever row the key has (the
+ * queue sets it when a save coalesces with a remove; see pending.ts).
+ */
+export type PendingOp = { kind: 'save'; room: string; record: RoomRecord; replaces?: boolean } | { kind: 'remove'; room: string };
+
+/**
+ * The merge rule shared by both backends (MariaDB does the same in SQL): what the
+ * row of `stored`'s key holds after writing `op` over it.
+ */
+export function applySave(stored: RoomRecord | undefined, op: Extract<PendingOp, { kind: 'save' }>): RoomRecord {
+  const r = op.record;
+  if (stored === undefined || op.replaces === true || r.createdAt < stored.createdAt) return { ...r };
+  return { ...r, owner: stored.owner, createdAt: stored.createdAt };
+}

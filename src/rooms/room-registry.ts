@@ -6,7 +6,7 @@
 import type { RoomRecord, WriteOutcome } from '../persistence/types';
 import type { RoomDelivery, RoomMessage } from './delivery';
 import type { RoomMember } from './member';
-import { Room } from './room';
+import { Room, type RoomOrigin } from './room';
 
 /** The part of the store the registry writes to. */
 export interface RoomPersistence {
@@ -32,6 +32,8 @@ export interface RoomSummary {
 
 export class RoomRegistry {
   private readonly rooms = new Map<string, Room>();
+  /** The writable side of each room's owner and creation time: only restore() changes them. */
+  private readonly origins = new WeakMap<Room, RoomOrigin>();
   private readonly now: () => number;
   /** While shutting down, members leave because we close them: rooms stay as they were stored. */
   private frozen = false;
@@ -55,18 +57,41 @@ export class RoomRegistry {
   /**
    * Puts stored rooms back, empty, keeping owner and creation time. A room that was
    * live when the server stopped gets a fresh retention period from now, so its
-   * members have the whole period to come back. Keys already in memory win.
+   * members have the whole period to come back.
+   *
+   * A key already in memory (created here while the store was down, before it
+   * could say the room existed; the late load) keeps its members, status and
+   * activity, but the earlier creation wins: a stored room created before the
+   * in-memory one gives it its owner and creation time, as the store's own write
+   * rule does with the row (persistence/types.ts applySave). The store leaves out
+   * rows of rooms removed and created again meanwhile, so those keep theirs.
+   * This is the only way a room's owner or creation time ever changes.
    */
   restore(records: readonly RoomRecord[]): number {
     const now = this.now();
     let restored = 0;
     for (const record of records) {
-      if (this.rooms.has(record.room)) continue;
+      const existing = this.rooms.get(record.room);
+      if (existing !== undefined) {
+        const origin = this.origins.get(existing);
+        if (origin && record.createdAt < origin.createdAt) {
+          origin.owner = record.owner;
+          origin.createdAt = record.createdAt;
+        }
+        continue;
+      }
       const lastActivity = record.status === 'live' ? Math.max(now, record.lastActivity) : record.lastActivity;
-      this.rooms.set(record.room, new Room(record.room, record.owner, record.createdAt, 'idle', lastActivity));
+      this.rooms.set(record.room, this.newRoom(record.room, record.owner, record.createdAt, 'idle', lastActivity));
       restored++;
     }
     return restored;
+  }
+
+  private newRoom(key: string, owner: string, createdAt: number, status: RoomRecord['status'], lastActivity: number): Room {
+    const origin: RoomOrigin = { owner, createdAt };
+    const room = new Room(key, origin, status, lastActivity);
+    this.origins.set(room, origin);
+    return room;
   }
 
   /**
@@ -79,7 +104,7 @@ export class RoomRegistry {
     let created = false;
     if (room === undefined) {
       const now = this.now();
-      room = new Room(key, name, now, 'live', now);
+      room = this.newRoom(key, name, now, 'live', now);
       // In the map at once, so concurrent first joins share one room and one write.
       this.rooms.set(key, room);
       room.ready = this.persistence.save(room.record());

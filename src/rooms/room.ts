@@ -5,6 +5,17 @@
 import type { RoomRecord, RoomStatus, WriteOutcome } from '../persistence/types';
 import type { RoomMember } from './member';
 
+/**
+ * Who created the room and when. The registry creates it with the room and keeps
+ * the only reference that can change it (RoomRegistry.restore merging a stored,
+ * earlier creation in); everyone else reads it through Room.owner/createdAt.
+ */
+export interface RoomOrigin {
+  owner: string;
+  /** ms since the epoch */
+  createdAt: number;
+}
+
 export class Room {
   readonly members = new Set<RoomMember>();
   status: RoomStatus;
@@ -13,16 +24,25 @@ export class Room {
   pendingAdmissions = 0;
   /** Settles when the room's creation is durable (or queued, or refused) in the store; joins wait on it. */
   ready: Promise<WriteOutcome> = Promise.resolve('durable');
+  private readonly origin: Readonly<RoomOrigin>;
 
   constructor(
     readonly key: string,
-    readonly owner: string,
-    readonly createdAt: number,
+    origin: Readonly<RoomOrigin>,
     status: RoomStatus,
     lastActivity: number,
   ) {
+    this.origin = origin;
     this.status = status;
     this.lastActivity = lastActivity;
+  }
+
+  get owner(): string {
+    return this.origin.owner;
+  }
+
+  get createdAt(): number {
+    return this.origin.createdAt;
   }
 
   record(): RoomRecord {

@@ -1,13 +1,18 @@
 // The embedded file store on a real disk: round trip across reopen, group
-// commit, no temp files left, and every kind of bad file refused at start with
-// the file left byte for byte as it was.
+// commit, no temp files left, the merge rule (the earlier creation wins unless a
+// save replaces a removed room), and every kind of bad file refused at start with
+// the file left byte for byte as it was and a message that never quotes its bytes.
+// Also the spill journal (DATA_DIR/pending-writes.json) on disk.
 
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decodeSnapshot, encodeSnapshot, FileBackend } from '../../src/persistence/file';
+import { decodeJournal, FileJournal, JOURNAL_FILE } from '../../src/persistence/journal';
+import { findJsonError, parseJsonText } from '../../src/persistence/json-text';
 import { QueuedStore } from '../../src/persistence/queued-store';
 import { createStore, StoreStartError, type RoomRecord } from '../../src/persistence/store';
 
@@ -83,7 +88,7 @@ test('the file carries its format and version, one room per line', async () => {
 test('group commit: 200 concurrent saves, few file writes, no temp files left', async () => {
   const dir = freshDir();
   const backend = new FileBackend(dir);
-  const store = new QueuedStore(backend, { maxPendingWrites: 1000, log: () => undefined, backoff: { minMs: 10, maxMs: 50 }, closeTimeoutMs: 2000, heartbeatMs: 0 });
+  const store = new QueuedStore(backend, { maxPendingWrites: 1000, log: () => undefined, backoff: { minMs: 10, maxMs: 50 }, closeTimeoutMs: 2000, heartbeatMs: 0, journal: null });
   await store.open();
   const outcomes = await Promise.all(Array.from({ length: 200 }, (_, i) => store.save(rec(`room-${i}`))));
   assert.ok(outcomes.every((o) => o === 'durable'));
@@ -108,6 +113,8 @@ test('a temp file left by a crash mid-write is ignored and cleaned up', async ()
 
 for (const [name, content, mention] of [
   ['garbage', 'this is not json at all \u0000\u0001', /not valid JSON/],
+  ['binary garbage', '\u0000\u00ff\u0013\u0037\u0080\u0081\n', /not valid JSON: unexpected character U\+0000 at byte offset 0 \(line 1, column 1\)/],
+  ['a control character in a key', '{"format":"rooms-store","version":1,"rooms":[\n{"room":"a\u0007b"}]}', /not valid JSON: a control character U\+0007 in a string at byte offset 56 \(line 2, column 11\)/],
   ['truncated JSON', '{"format":"rooms-store","version":1,"rooms":[{"room":"a","owner":"x"', /not valid JSON/],
   ['an empty file', '', /not valid JSON/],
   ['another JSON document', '{"hello":"world"}', /not a rooms store file/],
@@ -124,7 +131,9 @@ for (const [name, content, mention] of [
     await mkdir(dir, { recursive: true });
     const bytes = Buffer.from(content, 'utf8');
     await writeFile(join(dir, 'rooms.json'), bytes);
-    await expectStartError(dir, mention);
+    const message = await expectStartError(dir, mention);
+    assert.not.match(message, /[\u0000-\u001f\u007f-\u009f\ufffd]/, `one printable line: ${JSON.stringify(message)}`);
+    assert.match(message, /move it away/, 'says what to do');
     assert.ok((await readFile(join(dir, 'rooms.json'))).equals(bytes));
     assert.equal(await readdir(dir), ['rooms.json']);
   });
@@ -169,6 +178,160 @@ test('a failing disk makes the store down and queued; it recovers and writes', a
   assert.is(store.health().state, 'up');
   assert.equal(decodeSnapshot(await readFile(join(dir, 'rooms.json'), 'utf8')).map((r) => r.room).sort(), ['before', 'during']);
   await store.close();
+});
+
+test('bytes that are not UTF-8: the offset of the first bad byte, never the byte itself', async () => {
+  const dir = freshDir();
+  await mkdir(dir, { recursive: true });
+  const bytes = Buffer.concat([Buffer.from('{"format":"rooms-store",\n"version":1,"rooms":["'), Buffer.from([0xc3, 0x28]), Buffer.from('"]}')]);
+  await writeFile(join(dir, 'rooms.json'), bytes);
+  const message = await expectStartError(dir, /not valid JSON: byte 0xC3 at byte offset 47 \(line 2\) is not UTF-8 text/);
+  assert.not.match(message, /[\u0000-\u001f\u007f-\u009f\ufffd]/);
+});
+
+test('property: whatever the bytes, the decoder either reads them or says why in printable ASCII, agreeing with JSON.parse', () => {
+  const bytes = fc.oneof(
+    fc.uint8Array({ maxLength: 40 }),
+    fc.json().map((j) => Buffer.from(j)),
+    fc.tuple(fc.json(), fc.nat(), fc.integer({ min: 0, max: 255 })).map(([j, at, byte]) => {
+      const b = Buffer.from(j);
+      if (b.length > 0) b[at % b.length] = byte;
+      return b;
+    }),
+  );
+  fc.assert(
+    fc.property(bytes, (b) => {
+      let parsed = true;
+      try {
+        JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(b));
+      } catch {
+        parsed = false;
+      }
+      try {
+        parseJsonText(b);
+        assert.ok(parsed, 'parseJsonText accepted what JSON.parse refused');
+      } catch (err) {
+        const message = (err as Error).message;
+        assert.not.ok(parsed, `parseJsonText refused valid JSON: ${message}`);
+        assert.match(message, /^it is not valid JSON: [\x20-\x7e]+$/);
+      }
+      const text = Buffer.from(b).toString('utf8');
+      let textParsed = true;
+      try {
+        JSON.parse(text);
+      } catch {
+        textParsed = false;
+      }
+      assert.is(findJsonError(text) === null, textParsed, 'the scanner agrees with JSON.parse');
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+// --- the merge rule on disk ---------------------------------------------------------------
+
+test('a save merges into the stored room (the earlier creation keeps its owner); a save that replaces does not', async () => {
+  const dir = freshDir();
+  const backend = new FileBackend(dir);
+  await backend.connect();
+  const ann = { ...rec('steady', 'ann'), createdAt: 1000, status: 'idle' as const };
+  await backend.write([{ kind: 'save', room: 'steady', record: ann }, { kind: 'save', room: 'reborn', record: { ...ann, room: 'reborn' } }]);
+  const bob = { ...rec('steady', 'bob'), createdAt: 5000, lastActivity: 6000 };
+  const zed = { ...rec('reborn', 'zed'), createdAt: 5000, lastActivity: 6000 };
+  await backend.write([
+    { kind: 'save', room: 'steady', record: bob },
+    { kind: 'save', room: 'reborn', record: zed, replaces: true },
+  ]);
+  const onDisk = new Map(decodeSnapshot(await readFile(backend.path)).map((r) => [r.room, r]));
+  assert.equal(onDisk.get('steady'), { ...bob, owner: 'ann', createdAt: 1000 }, 'owner and createdAt of the earlier creation; status and activity of the save');
+  assert.equal(onDisk.get('reborn'), zed);
+  // an earlier creation than the stored one wins the other way round
+  await backend.write([{ kind: 'save', room: 'steady', record: { ...ann, owner: 'eve', createdAt: 500 } }]);
+  assert.is(decodeSnapshot(await readFile(backend.path)).find((r) => r.room === 'steady')!.owner, 'eve');
+});
+
+// --- the spill journal on disk -----------------------------------------------------------
+
+test('journal: written atomically with its store, read back, deleted; no temp files left', async () => {
+  const dir = freshDir();
+  const journal = new FileJournal(dir);
+  assert.is(journal.path, join(dir, JOURNAL_FILE));
+  assert.equal(await journal.read('mariadb h:3306/rooms'), [], 'no folder, no journal');
+  const ops = [
+    { kind: 'save' as const, room: 'Zoë 🦊', record: rec('Zoë 🦊', 'olga') },
+    { kind: 'save' as const, room: 'reborn', record: rec('reborn', 'zed'), replaces: true },
+    { kind: 'remove' as const, room: 'gone' },
+  ];
+  await journal.write('mariadb h:3306/rooms', ops);
+  assert.equal(await readdir(dir), [JOURNAL_FILE]);
+  const text = await readFile(journal.path, 'utf8');
+  assert.is(text.split('\n').length, 6, 'one write per line');
+  assert.equal(decodeJournal(text).store, 'mariadb h:3306/rooms');
+  assert.equal(await journal.read('mariadb h:3306/rooms'), ops);
+  await journal.discard();
+  await journal.discard();
+  assert.equal(await readdir(dir), []);
+});
+
+test('journal: owed to another store, corrupt or unreadable: StoreStartError, the file untouched', async () => {
+  const dir = freshDir();
+  const journal = new FileJournal(dir);
+  await journal.write('mariadb old-host:3306/rooms', [{ kind: 'remove', room: 'x' }]);
+  const before = await readFile(journal.path);
+  const refused = async (store: string, says: RegExp) => {
+    try {
+      await journal.read(store);
+    } catch (err) {
+      assert.instance(err, StoreStartError);
+      const message = (err as Error).message;
+      assert.ok(message.includes(journal.path), message);
+      assert.match(message, says);
+      assert.match(message, /left untouched/);
+      assert.not.match(message, /[\u0000-\u001f\u007f-\u009f\ufffd]/);
+      return;
+    }
+    assert.unreachable('read should throw');
+  };
+  await refused('mariadb new-host:3306/rooms', /holds 1 room write\(s\) owed to "mariadb old-host:3306\/rooms", but this server is set to use "mariadb new-host:3306\/rooms"/);
+  assert.ok((await readFile(journal.path)).equals(before));
+  await writeFile(journal.path, Buffer.from([0x7b, 0x00, 0x7d]));
+  await refused('x', /is unreadable: it is not valid JSON: unexpected character U\+0000 at byte offset 1/);
+  await writeFile(journal.path, '{"format":"rooms-pending-writes","version":1,"store":"x","ops":[{"op":"save","room":"a\\u0007"}]}');
+  await refused('x', /room "a\\u0007" has no owner/);
+  await rm(journal.path);
+  await mkdir(journal.path);
+  await refused('x', /cannot read .*EISDIR/);
+});
+
+test('journal: a DATA_DIR that runs through a file has no journal, and a spill there fails', async () => {
+  const file = join(base, 'not-a-folder');
+  await writeFile(file, 'x');
+  const journal = new FileJournal(join(file, 'data'));
+  assert.equal(await journal.read('file'), []);
+  try {
+    await journal.write('file', [{ kind: 'remove', room: 'x' }]);
+    assert.unreachable('write should throw');
+  } catch (err) {
+    assert.match((err as { code?: string }).code ?? '', /ENOTDIR|EEXIST/);
+  }
+});
+
+test('file store with a journal: a stop while the disk fails spills, the next start writes it and deletes it', async () => {
+  const dir = freshDir();
+  const store = createStore({ dataDir: dir, backoff: { minMs: 20, maxMs: 50 }, closeTimeoutMs: 200 });
+  await store.open();
+  assert.is(await store.save(rec('before')), 'durable');
+  // rooms.json becomes a folder: snapshot renames fail, the folder itself is fine
+  await rm(join(dir, 'rooms.json'));
+  await mkdir(join(dir, 'rooms.json'));
+  assert.is(await store.save(rec('owed', 'olga')), 'queued');
+  await store.close();
+  assert.equal(JSON.parse(await readFile(join(dir, JOURNAL_FILE), 'utf8')).ops.map((o: { room: string }) => o.room), ['owed']);
+  await rm(join(dir, 'rooms.json'), { recursive: true });
+  const again = createStore({ dataDir: dir });
+  assert.equal((await again.open()).map((r) => r.room), ['owed']);
+  assert.equal(await readdir(dir), ['rooms.json'], 'the journal is gone once written');
+  await again.close();
 });
 
 test.run();

@@ -2,13 +2,24 @@
 // 127.0.0.1:3306) in a fresh database per run: schema, round trip, exact keys,
 // and every bad start (URL, unreachable, no privileges) with a clear outcome.
 
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { describeTarget, parseMariadbUrl } from '../../src/persistence/mariadb';
+import { DEFAULT_MARIADB_OPTIONS, describeTarget, identifyTarget, MariadbBackend, parseMariadbUrl } from '../../src/persistence/mariadb';
 import { applySchema, parseSchema } from '../../src/persistence/schema';
 import { createStore, StoreStartError, type RoomRecord, type RoomStore } from '../../src/persistence/store';
 import { ADMIN_URL, freePort, freshDatabase, randomName, urlFor, withConnection, type TestDatabase } from '../helpers/mariadb';
 import { readFile } from 'node:fs/promises';
+
+/** Each store gets its own DATA_DIR: a store closed while down spills its pending writes there (pending-writes.json). */
+const scratch: string[] = [];
+function scratchDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'rooms-journal-'));
+  scratch.push(dir);
+  return dir;
+}
 
 let db: TestDatabase;
 const extraDatabases: string[] = [];
@@ -20,6 +31,7 @@ test.before(async () => {
 });
 test.after(async () => {
   for (const s of stores) await s.close().catch(() => undefined);
+  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
   await withConnection(ADMIN_URL, undefined, async (c) => {
     for (const u of users) await c.query(`DROP USER IF EXISTS '${u}'@'%'`);
     for (const d of extraDatabases) await c.query(`DROP DATABASE IF EXISTS \`${d}\``);
@@ -28,7 +40,7 @@ test.after(async () => {
 });
 
 function open(url: string, extra: Parameters<typeof createStore>[0] extends infer O ? Partial<O> : never = {}): RoomStore {
-  const store = createStore({ mariadbUrl: url, dataDir: '/nonexistent-not-used', heartbeatMs: 0, ...extra });
+  const store = createStore({ mariadbUrl: url, dataDir: scratchDir(), heartbeatMs: 0, ...extra });
   stores.push(store);
   return store;
 }
@@ -124,6 +136,35 @@ test('round trip: owner, createdAt to the millisecond, status, lastActivity; ups
   await db.query('DELETE FROM rooms');
 });
 
+test('the merge rule in SQL: a save keeps the earlier creation (owner, created_at); a save that replaces a removed room does not', async () => {
+  const backend = new MariadbBackend(db.url, { ...DEFAULT_MARIADB_OPTIONS, log: () => undefined });
+  await backend.connect();
+  try {
+    await backend.write([
+      { kind: 'save', room: 'steady', record: rec('steady', 'ann', 1000, 'idle') },
+      { kind: 'save', room: 'reborn', record: rec('reborn', 'ann', 1000, 'idle') },
+    ]);
+    // bob walked into "steady" not knowing it was stored; "reborn" was purged and zed created it again
+    await backend.write([
+      { kind: 'save', room: 'steady', record: rec('steady', 'bob', 5000) },
+      { kind: 'save', room: 'reborn', record: rec('reborn', 'zed', 5000), replaces: true },
+    ]);
+    const rows = async () => new Map((await backend.load()).map((r) => [r.room, r]));
+    let got = await rows();
+    assert.equal(got.get('steady'), { ...rec('steady', 'bob', 5000), owner: 'ann', createdAt: 1000 }, 'ann and her created_at kept; status and last_activity are the save\'s');
+    assert.equal(got.get('reborn'), rec('reborn', 'zed', 5000));
+    // one statement alone (autocommit) behaves the same, and an earlier creation wins the other way round
+    await backend.write([{ kind: 'save', room: 'steady', record: rec('steady', 'eve', 500) }]);
+    await backend.write([{ kind: 'save', room: 'reborn', record: rec('reborn', 'yan', 9000, 'idle'), replaces: true }]);
+    got = await rows();
+    assert.equal(got.get('steady'), rec('steady', 'eve', 500));
+    assert.equal(got.get('reborn'), rec('reborn', 'yan', 9000, 'idle'));
+  } finally {
+    await backend.close();
+  }
+  await db.query('DELETE FROM rooms');
+});
+
 test('keys are exact: Ops and ops are two rows', async () => {
   const store = open(db.url);
   await store.open();
@@ -213,6 +254,7 @@ test('malformed MARIADB_URL: StoreStartError that never repeats the password', a
 });
 
 test('description names user, host, port and database, never the password', () => {
+  assert.is(identifyTarget(parseMariadbUrl('mariadb://app:p%40ss@db.example:3307/rooms')), 'mariadb db.example:3307/rooms', 'the journal is owed to the database, whoever logs in');
   const t = parseMariadbUrl('mariadb://app:p%40ss@db.example:3307/rooms');
   assert.equal(t, { host: 'db.example', port: 3307, user: 'app', password: 'p@ss', database: 'rooms' });
   assert.is(describeTarget(t), 'mariadb app@db.example:3307/rooms');

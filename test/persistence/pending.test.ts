@@ -1,13 +1,14 @@
 // The pending-writes queue on its own: coalescing (latest op per room wins),
 // acks that cannot erase a newer op, waiting callers first, and a property test
-// that whatever the interleaving, draining leaves the latest op of every room.
+// that whatever the interleaving, draining leaves the latest op of every room;
+// a save that follows a remove replaces the old row instead of merging into it.
 
 import * as fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { backoffDelay } from '../../src/persistence/backoff';
 import { PendingWrites } from '../../src/persistence/pending';
-import type { PendingOp, RoomRecord, WriteOutcome } from '../../src/persistence/types';
+import { applySave, type PendingOp, type RoomRecord, type WriteOutcome } from '../../src/persistence/types';
 
 const rec = (room: string, owner = 'ann', n = 0): RoomRecord => ({ room, owner, createdAt: 1000 + n, status: 'live', lastActivity: 2000 + n });
 const save = (room: string, owner = 'ann', n = 0): PendingOp => ({ kind: 'save', room, record: rec(room, owner, n) });
@@ -131,6 +132,98 @@ test('property: any interleaving drains to the latest op per room, every caller 
       for (const [id, n] of answers) assert.is(n, 1, `caller ${id} answered ${n} times`);
     }),
     { numRuns: 300 },
+  );
+});
+
+test('a save coalesced with a remove of its room replaces the old row; a plain save merges', () => {
+  const q = new PendingWrites(10);
+  q.put(save('plain', 'ann'));
+  q.put(save('plain', 'ann', 1));
+  q.put({ kind: 'remove', room: 'reborn' });
+  q.put(save('reborn', 'zed'));
+  // and the room changes again before it is written: still a new incarnation
+  q.put({ kind: 'save', room: 'reborn', record: { ...rec('reborn', 'zed'), status: 'idle' } });
+  const ops = Object.fromEntries(q.takeBatch(10).map((i) => [i.op.room, i.op]));
+  assert.is(ops.plain!.kind === 'save' && ops.plain!.replaces, undefined);
+  assert.ok(ops.reborn!.kind === 'save' && ops.reborn!.replaces === true);
+  assert.is(ops.reborn!.kind === 'save' && ops.reborn!.record.status, 'idle');
+});
+
+test('a save after a remove that is already in flight replaces too', () => {
+  const q = new PendingWrites(10);
+  q.put({ kind: 'remove', room: 'r' });
+  const inFlight = q.takeBatch(10);
+  q.put(save('r', 'zed'));
+  q.ack(inFlight);
+  const next = q.takeBatch(10);
+  assert.ok(next[0]!.op.kind === 'save' && next[0]!.op.replaces === true);
+  q.ack(next);
+  q.put(save('r', 'zed'));
+  const after = q.opOf('r');
+  assert.ok(after?.kind === 'save' && after.replaces === undefined, 'once written, later saves merge again');
+});
+
+test('applySave: the earlier creation keeps owner and createdAt; status and activity are the latest; replaces overrides', () => {
+  const stored = rec('r', 'ann', 0);
+  const later = { kind: 'save' as const, room: 'r', record: { ...rec('r', 'bob', 5), status: 'idle' as const } };
+  assert.equal(applySave(stored, later), { ...later.record, owner: 'ann', createdAt: 1000 });
+  assert.equal(applySave(rec('r', 'bob', 5), { kind: 'save', room: 'r', record: rec('r', 'ann', 0) }), rec('r', 'ann', 0));
+  assert.equal(applySave(stored, { ...later, replaces: true }), later.record);
+  assert.equal(applySave(undefined, later), later.record);
+});
+
+test('property: draining coalesced ops (merge, or replace after a remove) ends where writing every op in order would', () => {
+  const rooms = ['a', 'b', 'c'];
+  const step = fc.oneof(
+    fc.record({ t: fc.constant('save' as const), room: fc.constantFrom(...rooms), idle: fc.boolean() }),
+    fc.record({ t: fc.constant('remove' as const), room: fc.constantFrom(...rooms), createdAt: fc.nat(3000) }),
+    fc.record({ t: fc.constant('take' as const), max: fc.integer({ min: 1, max: 3 }), ok: fc.boolean() }),
+  );
+  const stored = fc.array(fc.option(fc.nat(3000)), { minLength: 3, maxLength: 3 });
+  const first = fc.array(fc.nat(3000), { minLength: 3, maxLength: 3 });
+  fc.assert(
+    fc.property(stored, first, fc.array(step, { maxLength: 50 }), (storedAt, firstAt, steps) => {
+      const q = new PendingWrites(1000);
+      const db = new Map<string, RoomRecord>();
+      rooms.forEach((room, i) => {
+        const at = storedAt[i];
+        if (at !== null && at !== undefined) db.set(room, { room, owner: 'stored', createdAt: at, status: 'idle', lastActivity: 0 });
+      });
+      const model = new Map(db);
+      // each room's current incarnation: the registry's Room (its origin is fixed until it is removed)
+      const incarnation = new Map(rooms.map((room, i) => [room, { owner: `${room}-0`, createdAt: firstAt[i]! }]));
+      let clock = 1;
+      const write = (target: Map<string, RoomRecord>, op: PendingOp) => {
+        if (op.kind === 'save') target.set(op.room, applySave(target.get(op.room), op));
+        else target.delete(op.room);
+      };
+      for (const s of steps) {
+        if (s.t === 'save') {
+          const inc = incarnation.get(s.room)!;
+          const op: PendingOp = { kind: 'save', room: s.room, record: { room: s.room, ...inc, status: s.idle ? 'idle' : 'live', lastActivity: clock++ } };
+          write(model, op);
+          q.put(op);
+        } else if (s.t === 'remove') {
+          const op: PendingOp = { kind: 'remove', room: s.room };
+          write(model, op);
+          q.put(op);
+          incarnation.set(s.room, { owner: `${s.room}-${clock++}`, createdAt: s.createdAt });
+        } else {
+          const batch = q.takeBatch(s.max);
+          if (s.ok) {
+            for (const item of batch) write(db, item.op);
+            q.ack(batch);
+          } else q.fail(batch);
+        }
+      }
+      for (let guard = 0; q.size > 0 && guard < 100; guard++) {
+        const batch = q.takeBatch(2);
+        for (const item of batch) write(db, item.op);
+        q.ack(batch);
+      }
+      assert.equal(Object.fromEntries(db), Object.fromEntries(model));
+    }),
+    { numRuns: 500 },
   );
 });
 

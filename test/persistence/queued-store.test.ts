@@ -1,11 +1,13 @@
 // The store's state machine against a scripted backend (no database): outages,
-// group commit, the queue bound, late load, timeouts, data errors and close.
+// group commit, the queue bound, late load, timeouts, data errors, close, and the
+// spill journal (what a stop during an outage still owes, replayed at the next start).
 // The real backends are covered by the mariadb-* and file tests.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import type { PendingJournal } from '../../src/persistence/journal';
 import { QueuedStore, type Backend } from '../../src/persistence/queued-store';
-import { StoreStartError, type PendingOp, type RoomRecord, type WriteOutcome } from '../../src/persistence/types';
+import { applySave, StoreCloseError, StoreStartError, type PendingOp, type RoomRecord, type WriteOutcome } from '../../src/persistence/types';
 
 const rec = (room: string, owner = 'ann'): RoomRecord => ({ room, owner, createdAt: 1_700_000_000_123, status: 'live', lastActivity: 1_700_000_000_456 });
 
@@ -15,6 +17,7 @@ class BadData extends Error {}
 class FakeBackend implements Backend {
   readonly kind = 'mariadb' as const;
   readonly description = 'fake';
+  readonly identity = 'fake';
   maxBatch = 100;
   writeTimeoutMs = 500;
   up = true;
@@ -24,6 +27,8 @@ class FakeBackend implements Backend {
   events: string[] = [];
   bad = new Set<string>();
   gate: Promise<void> | null = null;
+  /** load() reads the rows, then waits for this before answering (a slow SELECT) */
+  loadGate: Promise<void> | null = null;
   hang = false;
   aborted = 0;
   private unhang: (() => void) | null = null;
@@ -36,7 +41,9 @@ class FakeBackend implements Backend {
   }
   async load(): Promise<RoomRecord[]> {
     this.events.push('load');
-    return [...this.db.values()];
+    const rows = [...this.db.values()];
+    if (this.loadGate) await this.loadGate;
+    return rows;
   }
   async write(ops: readonly PendingOp[]): Promise<void> {
     if (this.gate) await this.gate;
@@ -50,7 +57,7 @@ class FakeBackend implements Backend {
     this.batches.push([...ops]);
     this.events.push(`write:${ops.length}`);
     for (const op of ops) {
-      if (op.kind === 'save') this.db.set(op.room, op.record);
+      if (op.kind === 'save') this.db.set(op.room, applySave(this.db.get(op.room), op));
       else this.db.delete(op.room);
     }
   }
@@ -72,7 +79,29 @@ class FakeBackend implements Backend {
   }
 }
 
-function makeStore(backend: FakeBackend, extra: { maxPendingWrites?: number; closeTimeoutMs?: number; heartbeatMs?: number } = {}) {
+/** The journal in memory; its file operations are logged into the backend's events, for order. */
+class FakeJournal implements PendingJournal {
+  readonly path = '/data/pending-writes.json';
+  file: { store: string; ops: PendingOp[] } | null = null;
+  failWrite = false;
+  constructor(private readonly events: string[]) {}
+  async read(store: string): Promise<PendingOp[]> {
+    if (!this.file) return [];
+    if (this.file.store !== store) throw new StoreStartError(`owed to ${this.file.store}`);
+    return this.file.ops.map((op) => ({ ...op }));
+  }
+  async write(store: string, ops: readonly PendingOp[]): Promise<void> {
+    if (this.failWrite) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+    this.file = { store, ops: ops.map((op) => ({ ...op })) };
+    this.events.push(`journal:write:${ops.length}`);
+  }
+  async discard(): Promise<void> {
+    this.file = null;
+    this.events.push('journal:discard');
+  }
+}
+
+function makeStore(backend: FakeBackend, extra: { maxPendingWrites?: number; closeTimeoutMs?: number; heartbeatMs?: number; journal?: FakeJournal } = {}) {
   const logs: string[] = [];
   const store = new QueuedStore(backend, {
     maxPendingWrites: extra.maxPendingWrites ?? 1000,
@@ -80,6 +109,7 @@ function makeStore(backend: FakeBackend, extra: { maxPendingWrites?: number; clo
     backoff: { minMs: 10, maxMs: 40 },
     closeTimeoutMs: extra.closeTimeoutMs ?? 1000,
     heartbeatMs: extra.heartbeatMs ?? 0,
+    journal: extra.journal ?? null,
   });
   return { store, logs };
 }
@@ -317,6 +347,133 @@ test('a caller still waiting when close gives up hears queued', async () => {
   const pending: Promise<WriteOutcome> = store.save(rec('a'));
   await store.close();
   assert.is(await pending, 'queued');
+});
+
+// --- the spill journal -------------------------------------------------------------
+
+test('close while down spills what is owed; the next open replays it while still down, writes it first when back, then deletes it', async () => {
+  const b = new FakeBackend();
+  const journal = new FakeJournal(b.events);
+  b.db.set('stored', rec('stored', 'ann'));
+  const first = makeStore(b, { closeTimeoutMs: 100, journal });
+  await first.store.open();
+  b.up = false;
+  assert.is(await first.store.save(rec('owed', 'olga')), 'queued');
+  assert.is(await first.store.remove('stored'), 'queued');
+  assert.is(await first.store.save(rec('stored', 'zed')), 'queued');
+  await first.store.close();
+  assert.ok(first.logs.includes('store.pending_spilled'));
+  assert.not.ok(first.logs.includes('store.close_unflushed'));
+  assert.equal(journal.file, {
+    store: 'fake',
+    ops: [
+      { kind: 'save', room: 'owed', record: rec('owed', 'olga') },
+      { kind: 'save', room: 'stored', record: rec('stored', 'zed'), replaces: true },
+    ],
+  });
+
+  // Restarted with the database still down: the rooms are served at once.
+  const second = makeStore(b, { journal });
+  const late: RoomRecord[][] = [];
+  second.store.onLateLoad((r) => late.push(r));
+  assert.equal(await second.store.open(), [rec('owed', 'olga'), rec('stored', 'zed')]);
+  assert.is(second.store.health().state, 'down');
+  assert.is(second.store.health().pendingWrites, 2);
+  assert.ok(second.logs.includes('store.journal_replayed'));
+  assert.ok(journal.file !== null, 'kept until written');
+
+  b.up = true;
+  await until(() => late.length === 1 && journal.file === null);
+  // the re-created room replaced the stored one rather than merging into it
+  assert.equal(b.db.get('stored'), rec('stored', 'zed'));
+  assert.equal(b.db.get('owed'), rec('owed', 'olga'));
+  const written = b.events.lastIndexOf('write:2');
+  assert.ok(written !== -1 && written < b.events.indexOf('journal:discard'), `deleted after the write: ${b.events.join(' ')}`);
+  assert.equal(late[0]!.map((r) => r.room).sort(), ['owed', 'stored']);
+  await second.store.close();
+  assert.is(journal.file, null, 'nothing owed at close: no journal');
+});
+
+test('a journal found while the store is up is written before the load, then deleted', async () => {
+  const b = new FakeBackend();
+  const journal = new FakeJournal(b.events);
+  b.db.set('gone', rec('gone'));
+  journal.file = { store: 'fake', ops: [{ kind: 'save', room: 'owed', record: rec('owed', 'olga') }, { kind: 'remove', room: 'gone' }] };
+  const { store } = makeStore(b, { journal });
+  assert.equal(await store.open(), [rec('owed', 'olga')]);
+  assert.is(store.health().state, 'up');
+  assert.ok(b.events.indexOf('write:2') < b.events.indexOf('load'), b.events.join(' '));
+  await until(() => journal.file === null);
+  await store.close();
+});
+
+test('a journal owed to another store stops the start, untouched', async () => {
+  const b = new FakeBackend();
+  const journal = new FakeJournal(b.events);
+  journal.file = { store: 'another', ops: [{ kind: 'remove', room: 'x' }] };
+  const { store } = makeStore(b, { journal });
+  try {
+    await store.open();
+    assert.unreachable('open should throw');
+  } catch (err) {
+    assert.instance(err, StoreStartError);
+  }
+  assert.equal(journal.file, { store: 'another', ops: [{ kind: 'remove', room: 'x' }] });
+  assert.not.ok(b.events.includes('connect'));
+});
+
+test('a journal whose writes are interrupted by another outage stays until they are durable; a stop re-spills it', async () => {
+  const b = new FakeBackend();
+  const journal = new FakeJournal(b.events);
+  journal.file = { store: 'fake', ops: [{ kind: 'save', room: 'owed', record: rec('owed', 'olga') }] };
+  b.up = false;
+  const { store } = makeStore(b, { journal, closeTimeoutMs: 50 });
+  assert.equal(await store.open(), [rec('owed', 'olga')]);
+  assert.is(await store.save(rec('new', 'nina')), 'queued');
+  await store.close();
+  assert.equal(journal.file!.ops.map((op) => op.room), ['owed', 'new']);
+});
+
+test('a spill that fails: close rejects with StoreCloseError saying what was lost', async () => {
+  const b = new FakeBackend();
+  const journal = new FakeJournal(b.events);
+  journal.failWrite = true;
+  const { store, logs } = makeStore(b, { journal, closeTimeoutMs: 50 });
+  await store.open();
+  b.up = false;
+  assert.is(await store.save(rec('a')), 'queued');
+  try {
+    await store.close();
+    assert.unreachable('close should reject');
+  } catch (err) {
+    assert.instance(err, StoreCloseError);
+    assert.match((err as Error).message, /1 room write\(s\) owed to fake were lost/);
+    assert.match((err as Error).message, /\/data\/pending-writes\.json/);
+    assert.match((err as Error).message, /ENOSPC/);
+  }
+  assert.ok(logs.includes('store.close_unflushed'));
+  assert.is(b.events.at(-1), 'close', 'the backend is closed all the same');
+});
+
+test('the late load leaves out a room removed while it ran (its row was read before the removal)', async () => {
+  const b = new FakeBackend();
+  b.up = false;
+  b.db.set('stored', rec('stored'));
+  const { store } = makeStore(b);
+  const late: RoomRecord[][] = [];
+  store.onLateLoad((r) => late.push(r));
+  await store.open();
+  assert.is(await store.save(rec('brief', 'bea')), 'queued');
+  let release!: () => void;
+  b.loadGate = new Promise((r) => (release = r));
+  b.up = true;
+  await until(() => b.events.includes('load'));
+  assert.ok(b.db.has('brief'), 'the row was there when the load read it');
+  assert.is(await store.remove('brief'), 'durable');
+  release();
+  await until(() => late.length === 1);
+  assert.equal(late[0]!.map((r) => r.room), ['stored']);
+  await store.close();
 });
 
 test.run();

@@ -56,6 +56,7 @@ async function storeWithRooms(): Promise<string> {
 const CORRUPTIONS: Array<[what: string, damage: (good: Buffer) => Buffer, says: RegExp]> = [
   ['a torn write (the file cut in the middle)', (good) => good.subarray(0, Math.floor(good.length / 2)), /not valid JSON/],
   ['another program\'s JSON', () => Buffer.from('{"hello":"world"}\n'), /not a rooms store file/],
+  ['binary garbage', () => Buffer.from([0x00, 0xff, 0x13, 0x37, 0x80, 0x81, 0x0a]), /not valid JSON/],
   ['a format version from the future', (good) => Buffer.from(good.toString('utf8').replace('"version":1', '"version":99')), /version 99/],
   ['a room listed twice', (good) => Buffer.from(good.toString('utf8').replace('"room":"kept-2"', '"room":"kept-1"')), /appears twice/],
 ];
@@ -99,6 +100,32 @@ test('unreadable embedded file (rooms.json is a folder): exits non-zero naming i
   assert.equal(readdirSync(file), ['inside']);
   assert.equal(readdirSync(dataDir), ['rooms.json']);
 });
+
+// --- the pending-writes journal -------------------------------------------------------
+
+const BAD_JOURNALS: Array<[what: string, bytes: Buffer, says: RegExp]> = [
+  ['binary garbage', Buffer.from([0x00, 0xff, 0x13, 0x37, 0x80, 0x81, 0x0a]), /is unreadable: it is not valid JSON/],
+  [
+    'owed to another store',
+    Buffer.from('{"format":"rooms-pending-writes","version":1,"store":"mariadb db.example:3306/rooms","savedAt":"2024-01-01T00:00:00.000Z","ops":[\n{"op":"remove","room":"x"}\n]}\n'),
+    /holds 1 room write\(s\) owed to "mariadb db\.example:3306\/rooms", but this server is set to use "file"/,
+  ],
+];
+
+for (const [what, bytes, says] of BAD_JOURNALS) {
+  test(`pending-writes journal ${what}: exits non-zero naming it, which stays byte-identical; the rooms are kept`, async () => {
+    const dataDir = await storeWithRooms();
+    const journal = joinPath(dataDir, 'pending-writes.json');
+    writeFileSync(journal, bytes);
+    const result = await runFailingStart({ env: { DATA_DIR: dataDir, ADMIN_TOKEN } });
+    const line = assertRefused(result, what);
+    assert.ok(line.includes(journal), `the message names the journal ${journal}: ${line}`);
+    assert.match(line, says, line);
+    assert.match(line, /left untouched/);
+    assert.ok(readFileSync(journal).equals(bytes), 'the journal is byte-identical afterwards');
+    assert.ok(readFileSync(joinPath(dataDir, 'rooms.json')).equals(goodFile), 'the store too');
+  });
+}
 
 // --- MariaDB settings --------------------------------------------------------------
 
@@ -144,7 +171,7 @@ async function createUser(grants: string[]): Promise<{ name: string; password: s
 
 test('MariaDB setup: a real server stores rooms in a fresh database', async () => {
   db = await freshDatabase();
-  const srv = await startServerProcess({ env: { MARIADB_URL: db.url, ADMIN_TOKEN } });
+  const srv = await startServerProcess({ env: { MARIADB_URL: db.url, DATA_DIR: tempDataDir(), ADMIN_TOKEN } });
   await join(srv.url, 'precious', 'ann');
   await join(srv.url, 'Precious', 'bob');
   await srv.kill9();
@@ -161,7 +188,7 @@ test('MariaDB setup: a real server stores rooms in a fresh database', async () =
 test('wrong password: a clear message naming the user, exit non-zero, the rows untouched', async () => {
   const user = await createUser(['SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX']);
   const wrong = 'Not-The-Password-42';
-  const result = await runFailingStart({ env: { MARIADB_URL: urlFor(ADMIN_URL, db!.name, { name: user.name, password: wrong }) } });
+  const result = await runFailingStart({ env: { MARIADB_URL: urlFor(ADMIN_URL, db!.name, { name: user.name, password: wrong }), DATA_DIR: tempDataDir() } });
   const line = assertRefused(result, 'wrong password');
   assert.match(line, new RegExp(`refused the login of user "${user.name}"`), line);
   assert.match(line, /wrong user or password/, line);
@@ -169,14 +196,14 @@ test('wrong password: a clear message naming the user, exit non-zero, the rows u
   assert.equal(await allRows(), stored, 'every row as it was');
 
   // The same user with the right password starts and sees the rooms.
-  const srv = await startServerProcess({ env: { MARIADB_URL: urlFor(ADMIN_URL, db!.name, { name: user.name, password: user.password }), ADMIN_TOKEN } });
+  const srv = await startServerProcess({ env: { MARIADB_URL: urlFor(ADMIN_URL, db!.name, { name: user.name, password: user.password }), DATA_DIR: tempDataDir(), ADMIN_TOKEN } });
   assert.equal([...(await adminRoomMap(srv.httpUrl)).keys()], ['Precious', 'precious']);
   await srv.term();
 });
 
 test('a user without any privilege on the database: a clear message with the GRANT to run, exit non-zero, the rows untouched', async () => {
   const user = await createUser([]);
-  const result = await runFailingStart({ env: { MARIADB_URL: urlFor(ADMIN_URL, db!.name, { name: user.name, password: user.password }) } });
+  const result = await runFailingStart({ env: { MARIADB_URL: urlFor(ADMIN_URL, db!.name, { name: user.name, password: user.password }), DATA_DIR: tempDataDir() } });
   const line = assertRefused(result, 'no privileges');
   assert.match(line, new RegExp(`user "${user.name}" has no access to database "${db!.name}"`), line);
   assert.match(line, /GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX/, line);
@@ -186,7 +213,7 @@ test('a user without any privilege on the database: a clear message with the GRA
 
 test('a read-only user: refused at start (not a server that queues writes forever), the rows untouched', async () => {
   const user = await createUser(['SELECT']);
-  const result = await runFailingStart({ env: { MARIADB_URL: urlFor(ADMIN_URL, db!.name, { name: user.name, password: user.password }) } });
+  const result = await runFailingStart({ env: { MARIADB_URL: urlFor(ADMIN_URL, db!.name, { name: user.name, password: user.password }), DATA_DIR: tempDataDir() } });
   const line = assertRefused(result, 'read-only user');
   assert.match(line, new RegExp(`user "${user.name}" lacks a privilege on database "${db!.name}"`), line);
   assert.match(line, /nothing stored was changed/, line);

@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { freshDatabase, type TestDatabase } from '../helpers/mariadb';
 import { startServerProcess, stopAllServerProcesses, type ServerProcess } from '../helpers/server-process';
-import { ADMIN_TOKEN, adminRoomMap, assertRelay, cleanup, closedWithin, eventually, health, join, sleep, terminateClients, type AdminRoom, type Member } from './support';
+import { ADMIN_TOKEN, adminRoomMap, assertRelay, cleanup, closedWithin, eventually, health, join, sleep, tempDataDir, terminateClients, type AdminRoom, type Member } from './support';
 
 let db: TestDatabase | null = null;
 
@@ -38,7 +38,7 @@ const acked = new Map<string, string>();
 
 test('kill -9 during a busy session: every room whose creator got a 101 is back with its owner', async () => {
   db = await freshDatabase();
-  srv = await startServerProcess({ env: { MARIADB_URL: db.url, ADMIN_TOKEN, JOINS_PER_MINUTE: '1000000', LOG_LEVEL: 'warn' } });
+  srv = await startServerProcess({ env: { MARIADB_URL: db.url, DATA_DIR: tempDataDir(), ADMIN_TOKEN, JOINS_PER_MINUTE: '1000000', LOG_LEVEL: 'warn' } });
   assert.is((await health(srv.httpUrl)).store.kind, 'mariadb');
 
   // 20 rooms of three, owners first; the case-sensitive pair; a room that emptied (idle).

@@ -3,13 +3,20 @@
 // chat and new rooms are created; nothing is dropped, /healthz and /metrics say
 // degraded with writes pending; once it is back the rows are written, and a
 // kill -9 and restart prove it. Then a server started while the database is down
-// serves degraded and merges the stored rooms in once it comes up (late load).
+// serves degraded and merges the stored rooms in once it comes up (late load),
+// keeping a stored room's owner even if someone walked into it first. A SIGTERM
+// during an outage spills what it owes to DATA_DIR/pending-writes.json (exit 0),
+// the next start serves those rooms while the database is still down and writes
+// them once it is back; if the journal cannot be written the stop exits 5. A room
+// purged and created again during an outage is written with its new owner.
 
+import { existsSync, writeFileSync } from 'node:fs';
+import { join as joinPath } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startThrowawayMariadb, withConnection, type ThrowawayMariadb } from '../helpers/mariadb';
 import { startServerProcess, stopAllServerProcesses, type ServerProcess } from '../helpers/server-process';
-import { ADMIN_TOKEN, adminRoomMap, assertRelay, cleanup, eventually, health, join, metric, sleep, terminateClients, type AdminRoom, type Member } from './support';
+import { ADMIN_TOKEN, adminRoomMap, assertRelay, cleanup, eventually, health, join, metric, sleep, tempDataDir, terminateClients, type AdminRoom, type Member } from './support';
 
 const DATABASE = 'rooms_recovery';
 /** the server's defaults: a 5 s liveness check, reconnects backing off to 10 s */
@@ -19,6 +26,9 @@ const OUTAGE_MS = 60_000;
 
 let tdb: ThrowawayMariadb | null = null;
 let srv: ServerProcess;
+/** the server's DATA_DIR: with MariaDB it holds only the spill journal */
+const DATA_DIR = tempDataDir();
+const JOURNAL = joinPath(DATA_DIR, 'pending-writes.json');
 /** every room written so far, as /admin/rooms showed it */
 const known = new Map<string, AdminRoom>();
 
@@ -44,7 +54,7 @@ async function rows(): Promise<Map<string, Row>> {
 }
 
 function settings(): Record<string, string> {
-  return { MARIADB_URL: tdb!.url(DATABASE), ADMIN_TOKEN, JOINS_PER_MINUTE: '1000000' };
+  return { MARIADB_URL: tdb!.url(DATABASE), DATA_DIR, ADMIN_TOKEN, JOINS_PER_MINUTE: '1000000' };
 }
 
 /** Every message a sends reaches b, in order; returns a stop function that checks it. */
@@ -198,6 +208,114 @@ test('started while the database is down: it serves, degraded; when the database
   assert.is(after.get('made-while-down')?.owner, 'nova');
   assert.is(after.get('made-while-down')?.createdAt, mine.createdAt);
   assert.is(await srv.term(), 0);
+});
+
+test('started while the database is down, a stored room rejoined before the late load keeps its stored owner and createdAt', async () => {
+  const original = known.get('steady')!;
+  assert.is(original.owner, 'ann');
+  await tdb!.stop();
+  await srv.restart();
+  assert.is((await health(srv.httpUrl)).status, 'degraded');
+  // The server cannot know yet that "steady" exists: bob walks in first.
+  const bob = await join(srv.url, 'steady', 'bob');
+  await tdb!.start();
+  await eventually(
+    'stored rooms merged in and nothing pending',
+    async () => {
+      const h = await health(srv.httpUrl);
+      return h.status === 'ok' && h.store.pendingWrites === 0 && (await adminRoomMap(srv.httpUrl)).has('during-0');
+    },
+    RECOVER_MS,
+  );
+  const steady = (await adminRoomMap(srv.httpUrl)).get('steady')!;
+  const row = (await rows()).get('steady')!;
+  assert.is(bob.closed, null);
+  assert.equal(
+    { memory: [steady.owner, steady.createdAt], row: [row.owner, new Date(Number(row.created_at)).toISOString()] },
+    { memory: [original.owner, original.createdAt], row: [original.owner, original.createdAt] },
+    'the owner and creation time the database held are kept, in memory and in the row',
+  );
+  await srv.kill9();
+});
+
+test('SIGTERM while the database is down: what it owes is spilled to DATA_DIR/pending-writes.json (exit 0), served at the next start while still down, written once the database is back', async () => {
+  await srv.restart();
+  await eventually('/healthz ok', async () => (await health(srv.httpUrl)).status === 'ok', RECOVER_MS);
+  await tdb!.stop();
+  await join(srv.url, 'owed-at-sigterm', 'olga');
+  await eventually('/healthz says degraded', async () => (await health(srv.httpUrl)).status === 'degraded', NOTICE_MS);
+  assert.ok((await health(srv.httpUrl)).store.pendingWrites >= 1);
+  const owed = (await adminRoomMap(srv.httpUrl)).get('owed-at-sigterm')!;
+  terminateClients();
+  const code = await srv.term();
+  assert.is(code, 0, `a stop that saved what it owed exits 0\n${srv.transcript()}`);
+  assert.ok(srv.stdout.some((l) => l.includes('"store.pending_spilled"') && l.includes(JOURNAL)), `the spill is logged with its file\n${srv.stdout.join('\n')}`);
+  assert.not.ok(srv.stdout.some((l) => /close_unflushed/.test(l)));
+  assert.ok(existsSync(JOURNAL), 'the journal is on disk');
+
+  // Restarted with the database still down: the room is served from the journal at once.
+  await srv.restart();
+  assert.is((await health(srv.httpUrl)).status, 'degraded');
+  assert.ok(srv.stdout.some((l) => l.includes('"store.journal_replayed"')));
+  const served = (await adminRoomMap(srv.httpUrl)).get('owed-at-sigterm');
+  assert.equal(served && [served.owner, served.createdAt, served.members], [owed.owner, owed.createdAt, 0], `back while the database is down: ${JSON.stringify(served)}`);
+  const olga = await join(srv.url, 'owed-at-sigterm', 'olga');
+  const pat = await join(srv.url, 'owed-at-sigterm', 'pat');
+  await assertRelay(pat, olga, 'rejoined from the journal');
+  assert.is((await adminRoomMap(srv.httpUrl)).get('owed-at-sigterm')?.owner, 'olga');
+  assert.ok(existsSync(JOURNAL), 'kept until its writes are durable');
+
+  await tdb!.start();
+  await eventually('written and the journal gone', async () => (await health(srv.httpUrl)).store.pendingWrites === 0 && !existsSync(JOURNAL), RECOVER_MS);
+  const row = (await rows()).get('owed-at-sigterm');
+  assert.equal(row && [row.owner, new Date(Number(row.created_at)).toISOString()], [owed.owner, owed.createdAt], 'its row is written');
+
+  await srv.kill9();
+  terminateClients();
+  await srv.restart();
+  const after = (await adminRoomMap(srv.httpUrl)).get('owed-at-sigterm');
+  assert.equal(after && [after.owner, after.createdAt], [owed.owner, owed.createdAt], 'still there after kill -9');
+  assert.is(await srv.term(), 0);
+});
+
+test('SIGTERM while the database is down and the journal cannot be written: exit 5, a message saying what was lost', async () => {
+  const blocked = joinPath(tempDataDir(), 'a-file');
+  writeFileSync(blocked, 'not a folder\n');
+  const lost = await startServerProcess({ env: { ...settings(), DATA_DIR: joinPath(blocked, 'data') } });
+  await tdb!.stop();
+  await join(lost.url, 'doomed', 'dora');
+  terminateClients();
+  const code = await lost.term();
+  assert.is(code, 5, lost.transcript());
+  const line = lost.stderr.find((l) => l.startsWith('rooms: stopped, but room writes were lost: '));
+  assert.ok(line, `a clear line on stderr\n${lost.stderr.join('\n')}`);
+  assert.match(line!, /1 room write\(s\) owed to mariadb root@127\.0\.0\.1:\d+\/rooms_recovery were lost/);
+  assert.ok(line!.includes(joinPath(blocked, 'data', 'pending-writes.json')), line);
+  await tdb!.start();
+});
+
+test('ROOM_RETENTION=0: a room purged and created again by someone else while the database is down is written with its new owner', async () => {
+  const purger = await startServerProcess({ env: { ...settings(), ROOM_RETENTION: '0', DATA_DIR: tempDataDir() } });
+  const ann = await join(purger.url, 'phoenix', 'ann');
+  const before = (await rows()).get('phoenix');
+  assert.is(before?.owner, 'ann');
+  await tdb!.stop();
+  ann.ws.close(1000);
+  await eventually('purged', async () => !(await adminRoomMap(purger.httpUrl)).has('phoenix'), 10_000);
+  const zed = await join(purger.url, 'phoenix', 'zed');
+  const reborn = (await adminRoomMap(purger.httpUrl)).get('phoenix')!;
+  assert.is(reborn.owner, 'zed');
+  await tdb!.start();
+  await eventually('written', async () => (await health(purger.httpUrl)).store.pendingWrites === 0 && (await health(purger.httpUrl)).status === 'ok', RECOVER_MS);
+  const row = (await rows()).get('phoenix')!;
+  assert.equal([row.owner, new Date(Number(row.created_at)).toISOString()], ['zed', reborn.createdAt], 'the new incarnation replaced the purged row');
+  assert.is((await adminRoomMap(purger.httpUrl)).get('phoenix')?.owner, 'zed');
+  assert.is(zed.closed, null);
+  await purger.kill9();
+  terminateClients();
+  await purger.restart();
+  assert.is((await adminRoomMap(purger.httpUrl)).get('phoenix')?.owner, 'zed');
+  await purger.kill9();
 });
 
 test.run();

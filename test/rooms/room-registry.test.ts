@@ -136,6 +136,33 @@ test('restored rooms come back empty with owner and creation time; live ones get
   assert.is(registry.get('idle')!.lastActivity, now() - 400);
 });
 
+test('a late load merges into a room created meanwhile: the earlier, stored creation gives owner and createdAt; members stay', async () => {
+  const { store, registry, now } = setup(1000);
+  // started while the store was down: bob created "steady", not knowing it was stored
+  const admission = await registry.admit('steady', 'bob');
+  if (!admission.ok) throw new Error('refused');
+  const bob = member('bob');
+  registry.join(admission.room, bob);
+  const room = admission.room;
+  const added = registry.restore([
+    { room: 'steady', owner: 'ann', createdAt: 5, status: 'idle', lastActivity: 10 },
+    { room: 'other', owner: 'cy', createdAt: 6, status: 'idle', lastActivity: 10 },
+  ]);
+  assert.is(added, 1, 'only the key it lacked is added');
+  assert.is(registry.get('steady'), room, 'the same room object: its members are not disturbed');
+  assert.equal([room.owner, room.createdAt, [...room.members], room.status, room.lastActivity], ['ann', 5, [bob], 'live', now()]);
+  assert.equal(room.record(), { room: 'steady', owner: 'ann', createdAt: 5, status: 'live', lastActivity: now() });
+  assert.equal(store.saves.length, 1, 'nothing written: the store merged the row the same way');
+
+  // a stored creation later than the room in memory changes nothing
+  registry.restore([{ room: 'steady', owner: 'mallory', createdAt: 7, status: 'live', lastActivity: 10 }]);
+  assert.equal([room.owner, room.createdAt], ['ann', 5]);
+  // and the owner is not writable from outside the registry
+  // @ts-expect-error Room.owner has no setter: only RoomRegistry.restore changes it
+  assert.throws(() => (room.owner = 'mallory'));
+  assert.is(room.owner, 'ann');
+});
+
 test('while shutting down, members leaving do not change stored rooms', async () => {
   const { store, registry } = setup(1000);
   const ada = member('ada');
