@@ -19,10 +19,15 @@ if (!parsed.ok) {
 
 try {
   const server = await startServer(parsed.settings);
-  let signals = 0;
+  let firstSignalAt = 0;
   const stop = (signal: NodeJS.Signals) => {
-    // A second signal means "now": skip the graceful wait.
-    if (++signals > 1) process.exit(1);
+    // A second signal a while after the first means "now": skip the graceful wait. One
+    // arriving at once is the same stop twice (npm forwards the group's SIGTERM to us).
+    if (firstSignalAt !== 0) {
+      if (Date.now() - firstSignalAt > 1000) process.exit(1);
+      return;
+    }
+    firstSignalAt = Date.now();
     process.stderr.write(`rooms: ${signal}, closing connections and flushing the store\n`);
     server.close().then(
       () => process.exit(0),
