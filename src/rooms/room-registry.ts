@@ -99,6 +99,15 @@ export class RoomRegistry {
    * Creation waits until the store has the row (or has queued it while down), so a
    * room whose first member was told "101" survives a crash a moment later.
    */
+  /**
+   * The common case without waiting: the room exists and its creation is written.
+   * Null means "call admit()": the room is new, or its first write is still under way.
+   */
+  admitNow(key: string): Room | null {
+    const room = this.rooms.get(key);
+    return room !== undefined && room.settled ? room : null;
+  }
+
   async admit(key: string, name: string): Promise<Admission> {
     let room = this.rooms.get(key);
     let created = false;
@@ -107,7 +116,12 @@ export class RoomRegistry {
       room = this.newRoom(key, name, now, 'live', now);
       // In the map at once, so concurrent first joins share one room and one write.
       this.rooms.set(key, room);
-      room.ready = this.persistence.save(room.record());
+      const creating = room;
+      creating.settled = false;
+      room.ready = this.persistence.save(room.record()).then((outcome) => {
+        creating.settled = true;
+        return outcome;
+      });
       created = true;
     }
     room.pendingAdmissions++;

@@ -24,6 +24,8 @@ export class Room {
   pendingAdmissions = 0;
   /** Settles when the room's creation is durable (or queued, or refused) in the store; joins wait on it. */
   ready: Promise<WriteOutcome> = Promise.resolve('durable');
+  /** False while the creation write is under way: joins must wait on `ready`. */
+  settled = true;
   private readonly origin: Readonly<RoomOrigin>;
 
   constructor(

@@ -236,6 +236,9 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     if (window.count > settings.joinsPerMinutePerAddress) return respond(socket, textResponse(429, 'too many joins from your address; try again in a minute', { 'Retry-After': '60' }), true);
     if (stopping) return respond(socket, textResponse(503, 'server is shutting down', { 'Retry-After': '5' }), true);
     if (decision.endpoint === 'echo') return upgrade(socket, decision, null, rest.length > 0 ? [rest] : [], false);
+    // Joining a room that exists needs no wait; creating one waits for its durable write.
+    const room = registry.admitNow(decision.room);
+    if (room !== null) return upgrade(socket, decision, room, rest.length > 0 ? [rest] : [], false);
     void admitThenUpgrade(socket, decision, rest);
   }
 

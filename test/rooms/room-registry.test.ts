@@ -175,4 +175,19 @@ test('while shutting down, members leaving do not change stored rooms', async ()
   assert.is(registry.get('r')?.status, 'live');
 });
 
+test('admitNow answers at once for a written room, and defers while its creation is being written', async () => {
+  const { store, registry } = setup();
+  let release: () => void = () => {};
+  store.gate = new Promise((resolve) => (release = resolve));
+  assert.is(registry.admitNow('r'), null, 'no such room yet');
+  const pending = registry.admit('r', 'ada');
+  assert.is(registry.admitNow('r'), null, 'its creation is not durable yet: joiners must wait');
+  release();
+  const admission = await pending;
+  assert.ok(admission.ok);
+  assert.is(registry.admitNow('r'), admission.ok ? admission.room : null);
+  registry.restore([{ room: 'old', owner: 'bob', createdAt: 1, status: 'live', lastActivity: 1 }]);
+  assert.is(registry.admitNow('old')?.owner, 'bob', 'restored rooms are already stored');
+});
+
 test.run();
