@@ -46,6 +46,8 @@ export interface StartOptions {
   /** A store already built (tests); by default one is made from the settings. */
   store?: RoomStore;
   publicDir?: string;
+  /** Where --trace-frames lines go (default: stderr). */
+  traceTo?: (line: string) => void;
 }
 
 /** Socket state kept on the socket itself: its request-head parser, and the address its slot counts against. */
@@ -82,7 +84,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
 
   const metrics = new Metrics();
   const peers = new Set<WsPeer>();
-  const trace = settings.traceFrames ? (line: string) => process.stderr.write(`${line}\n`) : null;
+  const trace = settings.traceFrames ? (options.traceTo ?? ((line: string) => process.stderr.write(`${line}\n`))) : null;
   const ctx: PeerContext = { settings, metrics, log, batcher: new WriteBatcher(), registry, peers, trace, compressionStats };
   const startedAt = Date.now();
   const publicDir = options.publicDir ?? DEFAULT_PUBLIC_DIR;
