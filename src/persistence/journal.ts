@@ -1,6 +1,8 @@
-// The spill journal: DATA_DIR/pending-writes.json holds the writes a graceful
-// stop still owed the store (the database was down), so that no room key is lost
-// across the stop. close() writes it atomically (temp file, fsync, rename, fsync
+// The spill journal: DATA_DIR/pending-writes.json holds the writes owed to the
+// store while it is down, so that no room key is lost across a stop or a crash.
+// With MariaDB it is rewritten during an outage before each queued write is
+// acknowledged (queued-store.ts), and at a graceful stop; the file store spills
+// to it only at a stop. Every write is atomic (temp file, fsync, rename, fsync
 // of the folder); the next start reads it before anything else, queues its writes
 // first (latest op per room), hands its rooms to the registry, and deletes the
 // file only once every one of those writes is durable. A journal that cannot be
@@ -17,7 +19,7 @@ export const JOURNAL_FORMAT = 'rooms-pending-writes';
 export const JOURNAL_VERSION = 1;
 const TEMP_PREFIX = `${JOURNAL_FILE}.tmp-`;
 
-/** Where the writes owed at a stop are kept until the next start has written them. */
+/** Where the writes owed during an outage or at a stop are kept until the store has them. */
 export interface PendingJournal {
   /** for logs and messages */
   readonly path: string;

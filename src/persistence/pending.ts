@@ -62,7 +62,7 @@ export class PendingWrites {
    * written over the old row rather than merged into it. This holds even when the
    * remove is in flight: writing the new room as a replacement twice is harmless.
    */
-  put(op: PendingOp, waiter?: Waiter): void {
+  put(op: PendingOp, waiter?: Waiter): number {
     const seq = this.nextSeq++;
     const entry = this.entries.get(op.room);
     if (entry && op.kind === 'save' && op.replaces !== true && (entry.op.kind === 'remove' || entry.op.replaces === true)) {
@@ -76,6 +76,51 @@ export class PendingWrites {
       this.entries.set(op.room, { op, seq, waiters: waiter ? [waiter] : [] });
     }
     if (waiter) this.urgent.add(op.room);
+    return seq;
+  }
+
+  /** The room's latest op and its seq, if queued. */
+  current(room: string): { op: PendingOp; seq: number } | undefined {
+    const entry = this.entries.get(room);
+    return entry && { op: entry.op, seq: entry.seq };
+  }
+
+  /** Every room's latest op with its seq, first-queued first (what the outage journal is rewritten with). */
+  snapshot(): { op: PendingOp; seq: number }[] {
+    return [...this.entries.values()].map((entry) => ({ op: entry.op, seq: entry.seq }));
+  }
+
+  /**
+   * Takes back the op put as `seq`, if it is still the room's latest: the room
+   * returns to `to` (an op kept elsewhere, with its seq) or leaves the queue.
+   * Used when a write could not be made durable anywhere and was refused.
+   */
+  revert(room: string, seq: number, to: { op: PendingOp; seq: number } | undefined): boolean {
+    const entry = this.entries.get(room);
+    if (!entry || entry.seq !== seq) return false;
+    if (to) {
+      entry.op = to.op;
+      entry.seq = to.seq;
+    } else {
+      // Only an op without callers is taken back (they were told already), so none is lost here.
+      this.entries.delete(room);
+      this.urgent.delete(room);
+    }
+    return true;
+  }
+
+  /**
+   * The room's latest op is to be written again with these callers waiting on it
+   * (first): a new seq, so the ack of a write already in flight does not forget it.
+   * False if the room has nothing queued.
+   */
+  rewait(room: string, waiters: readonly Waiter[]): boolean {
+    const entry = this.entries.get(room);
+    if (!entry) return false;
+    entry.seq = this.nextSeq++;
+    entry.waiters.push(...waiters);
+    if (entry.waiters.length > 0) this.urgent.add(room);
+    return true;
   }
 
   /**
@@ -122,6 +167,17 @@ export class PendingWrites {
   drop(item: BatchItem): void {
     this.forgetIfCurrent(item);
     settle(item.waiters, 'refused');
+  }
+
+  /** Takes every waiting caller off its entry (with the room and the seq it waits for), ops kept. */
+  detachWaiters(): { room: string; seq: number; waiter: Waiter }[] {
+    const out: { room: string; seq: number; waiter: Waiter }[] = [];
+    for (const [room, entry] of this.entries) {
+      for (const waiter of entry.waiters) out.push({ room, seq: entry.seq, waiter });
+      entry.waiters = [];
+    }
+    this.urgent.clear();
+    return out;
   }
 
   /** Tells every waiting caller outcome without forgetting their ops (used at close). */

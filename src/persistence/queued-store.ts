@@ -2,10 +2,22 @@
 // queue, group commit, reconnect with backoff, the late load, the flush at close
 // and the spill journal (journal.ts) for what a stop still owes. A Backend only
 // knows how to connect, load and write one batch.
+//
+// With journalWhileDown (MariaDB), the journal is also kept up to date during an
+// outage, so that a crash (kill -9) loses nothing either: a write that enters the
+// queue while the store is down (or whose write to the store failed) is told
+// 'queued' only once a rewrite of the journal holding it is durable (group
+// commit: one rewrite of the whole coalesced queue for every write of one turn
+// of the event loop, and for those arriving while it runs). If that rewrite
+// fails, the write is taken back out of the queue and told 'refused'. While the
+// store is up and no journal file exists, the journal is never touched. While
+// one exists (after an outage, until the queue has drained), a write to the
+// store of a room whose op in the file is older is preceded by a rewrite, so
+// that replaying the file after a crash never rolls a room back.
 
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
 import type { PendingJournal } from './journal';
-import { PendingWrites, type BatchItem } from './pending';
+import { PendingWrites, type BatchItem, type Waiter } from './pending';
 import {
   StoreCloseError,
   StoreStartError,
@@ -64,6 +76,19 @@ export interface QueuedStoreOptions {
    * is then logged and dropped.
    */
   journal: PendingJournal | null;
+  /**
+   * Keep the journal up to date while the store is down (see the top of this
+   * file), so a crash during an outage loses no write either. MariaDB only; needs
+   * a journal. Default false: the journal is written only at close.
+   */
+  journalWhileDown?: boolean;
+}
+
+/** Callers told 'queued' once the journal holds the room's op put as seq. */
+interface JournalCaller {
+  room: string;
+  seq: number;
+  waiters: Waiter[];
 }
 
 export const DEFAULT_MAX_PENDING_WRITES = 100_000;
@@ -88,12 +113,22 @@ export class QueuedStore implements RoomStore {
   private undeliveredLateLoad: RoomRecord[] | null = null;
   private refusedLogged = false;
   private reconnecting = false;
-  /** rooms replayed from the journal whose writes are not durable yet; the file is deleted once none is left */
-  private journalRooms: Set<string> | null = null;
-  /** the journal file still exists although nothing in it is owed (a failed delete) */
+  private readonly journalWhileDown: boolean;
+  /** what the journal file holds (as replayed or last written): each room's op and its seq; null = no file */
+  private journaled: Map<string, { op: PendingOp; seq: number }> | null = null;
+  /** the snapshot a rewrite in progress is putting into the file (it may be there already) */
+  private journalWriting: Map<string, { op: PendingOp; seq: number }> | null = null;
+  /** rooms of the journal file that may still be queued; the file is deleted once none is */
+  private journalOwed = new Set<string>();
+  /** the journal file still exists although nothing in it is owed (a failed delete): retried only at close */
   private journalStale = false;
-  /** journal file operations, one after another */
-  private journalChain: Promise<void> = Promise.resolve();
+  /** callers waiting for the next journal rewrite (writes queued while down) */
+  private journalCallers: JournalCaller[] = [];
+  /** writes to the store waiting for the next journal rewrite (see writeBatch) */
+  private journalBarriers: ((ok: boolean) => void)[] = [];
+  private journalFailLogged = false;
+  /** the journal worker: rewrites and deletes, one after another */
+  private journalWork: Promise<void> | null = null;
   /** while a late load runs: rooms removed (or removed and created again) meanwhile, whose loaded row is stale */
   private loadGuard: Set<string> | null = null;
 
@@ -104,6 +139,7 @@ export class QueuedStore implements RoomStore {
     this.kind = backend.kind;
     this.description = backend.description;
     this.queue = new PendingWrites(options.maxPendingWrites);
+    this.journalWhileDown = options.journalWhileDown === true && options.journal !== null;
   }
 
   /**
@@ -157,31 +193,148 @@ export class QueuedStore implements RoomStore {
     const ops = await journal.read(this.backend.identity);
     if (ops.length === 0) return [];
     // Past the bound if need be: these rooms were promised already.
-    for (const op of ops) this.queue.put(op);
-    this.journalRooms = new Set(ops.map((op) => op.room));
+    const kept = new Map<string, { op: PendingOp; seq: number }>();
+    for (const op of ops) {
+      this.queue.put(op);
+      kept.set(op.room, this.queue.current(op.room)!);
+    }
+    this.journaled = kept;
+    this.journalOwed = new Set(kept.keys());
     this.options.log('warn', 'store.journal_replayed', { store: this.description, journal: journal.path, writes: ops.length });
     return ops;
   }
 
   /** Deletes the journal once every write it held is durable (or refused for good by the database). */
   private retireJournal(): void {
-    const rooms = this.journalRooms;
-    const journal = this.options.journal;
-    if (!rooms || !journal || this.closed) return;
-    for (const room of rooms) {
-      if (this.queue.has(room)) return;
-      rooms.delete(room);
+    if (this.journaled === null || this.journalStale || this.closed || !this.options.journal) return;
+    if (this.journalOwedLeft()) return;
+    this.kickJournal();
+  }
+
+  /** True while a room of the journal file is still queued (forgets those that are not). */
+  private journalOwedLeft(): boolean {
+    for (const room of this.journalOwed) {
+      if (this.queue.has(room)) return true;
+      this.journalOwed.delete(room);
     }
-    this.journalRooms = null;
-    this.journalChain = this.journalChain
-      .then(() => journal.discard())
-      .then(
-        () => this.options.log('info', 'store.journal_written', { store: this.description, journal: journal.path }),
-        (err: unknown) => {
+    return false;
+  }
+
+  /** Starts the journal worker unless it runs (it picks up whatever is asked meanwhile). */
+  private kickJournal(): void {
+    const journal = this.options.journal;
+    if (this.journalWork || !journal) return;
+    this.journalWork = (async () => {
+      try {
+        // Group commit: every write queued in this turn of the event loop goes into one
+        // rewrite. (A delete alone starts at once, as it always did.)
+        if (this.journalCallers.length > 0 || this.journalBarriers.length > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+        await this.journalLoop(journal);
+      } finally {
+        this.journalWork = null;
+      }
+      if (this.journalCallers.length > 0 || this.journalBarriers.length > 0) this.kickJournal();
+    })();
+  }
+
+  private async journalLoop(journal: PendingJournal): Promise<void> {
+    for (;;) {
+      if (this.journalCallers.length > 0 || this.journalBarriers.length > 0) {
+        const callers = this.journalCallers;
+        const barriers = this.journalBarriers;
+        this.journalCallers = [];
+        this.journalBarriers = [];
+        if (this.closed) {
+          // close() spills the whole queue itself, and fails loudly if it cannot.
+          for (const c of callers) settle(c.waiters, 'queued');
+          for (const b of barriers) b(false);
+          continue;
+        }
+        // The whole coalesced queue: every room's latest op, in flight or not.
+        const snapshot = this.queue.snapshot();
+        const writing = snapshot.length > 0 ? new Map(snapshot.map((e) => [e.op.room, e])) : null;
+        this.journalWriting = writing;
+        try {
+          if (writing) await journal.write(this.backend.identity, snapshot.map((e) => e.op));
+        } catch (err) {
+          this.errors++;
+          this.lastError = `${journal.path}: ${describeError(err)}`;
+          if (!this.journalFailLogged) {
+            // Once until a rewrite succeeds again: under load every group would log it.
+            this.journalFailLogged = true;
+            this.options.log('error', 'store.journal_write_failed', { store: this.description, journal: journal.path, error: describeError(err), refused: callers.length });
+          }
+          this.journalFailed(callers);
+          for (const b of barriers) b(false);
+          continue;
+        } finally {
+          // A failed rewrite left the previous file in place (temp file, then rename).
+          this.journalWriting = null;
+        }
+        if (writing) {
+          this.journaled = writing;
+          this.journalOwed = new Set(writing.keys());
+          this.journalStale = false;
+        }
+        this.journalFailLogged = false;
+        for (const c of callers) settle(c.waiters, 'queued');
+        for (const b of barriers) b(true);
+        continue;
+      }
+      if (this.journaled !== null && !this.journalStale && !this.closed && !this.journalOwedLeft()) {
+        try {
+          await journal.discard();
+          this.journaled = null;
+          this.journalOwed.clear();
+          this.options.log('info', 'store.journal_written', { store: this.description, journal: journal.path });
+        } catch (err) {
           this.journalStale = true;
           this.options.log('error', 'store.journal_delete_failed', { journal: journal.path, error: describeError(err) });
-        },
-      );
+        }
+        continue;
+      }
+      return;
+    }
+  }
+
+  /**
+   * The journal could not be rewritten: nothing is promised that is durable
+   * nowhere. While the store is still down, each caller's op is taken back (the
+   * room returns to what the journal file still holds for it, or leaves the
+   * queue) and the caller hears 'refused'. If the store is up again by now, the
+   * callers wait for the store instead.
+   */
+  private journalFailed(callers: readonly JournalCaller[]): void {
+    const up = this.isUp() && !this.closed;
+    let requeued = false;
+    // Newest first: a room's later op is taken back before an earlier one is looked at.
+    for (let i = callers.length - 1; i >= 0; i--) {
+      const c = callers[i]!;
+      if (up) {
+        if (this.queue.rewait(c.room, c.waiters)) requeued = true;
+        // Nothing queued for the room any more: written meanwhile.
+        else settle(c.waiters, 'durable');
+        continue;
+      }
+      this.queue.revert(c.room, c.seq, this.journaled?.get(c.room));
+      settle(c.waiters, 'refused');
+    }
+    if (requeued) this.kickFlush();
+  }
+
+  /** Callers of writes queued while down hear 'queued' once the journal holds them (journalWhileDown). */
+  private queuedOnceJournaled(callers: JournalCaller[]): void {
+    if (callers.length === 0) return;
+    this.journalCallers.push(...callers);
+    this.kickJournal();
+  }
+
+  /** Resolves once a rewrite of the journal started after this call is done: true if it succeeded. */
+  private journalBarrier(): Promise<boolean> {
+    return new Promise((resolve) => {
+      this.journalBarriers.push(resolve);
+      this.kickJournal();
+    });
   }
 
   onLateLoad(listener: (records: RoomRecord[]) => void): void {
@@ -257,11 +410,11 @@ export class QueuedStore implements RoomStore {
    * is no longer needed is deleted.
    */
   private async settleJournal(): Promise<void> {
-    await this.journalChain;
+    while (this.journalWork) await this.journalWork;
     const journal = this.options.journal;
     const owed = this.queue.ops();
     if (owed.length === 0) {
-      if (journal && (this.journalRooms !== null || this.journalStale)) {
+      if (journal && this.journaled !== null) {
         await journal.discard().catch((err: unknown) => this.options.log('error', 'store.journal_delete_failed', { journal: journal.path, error: describeError(err) }));
       }
       return;
@@ -303,8 +456,10 @@ export class QueuedStore implements RoomStore {
         }
         return 'refused';
       }
-      this.queue.put(op);
-      return 'queued';
+      const seq = this.queue.put(op);
+      if (!this.journalWhileDown) return 'queued';
+      // Not 'queued' before it is durable locally: a crash now must not lose it.
+      return new Promise<WriteOutcome>((resolve) => this.queuedOnceJournaled([{ room: op.room, seq, waiters: [resolve] }]));
     }
     return new Promise<WriteOutcome>((resolve) => {
       this.queue.put(op, resolve);
@@ -336,6 +491,11 @@ export class QueuedStore implements RoomStore {
   }
 
   private async writeBatch(batch: BatchItem[]): Promise<void> {
+    // The journal file must never hold an op older than one written to the store:
+    // replayed after a crash, it would roll the room back (a removed room revived).
+    if (this.journalBehind(batch) && !(await this.journalBarrier())) {
+      this.options.log('warn', 'store.journal_behind', { store: this.description, journal: this.options.journal?.path });
+    }
     const result = await this.timedWrite(batch.map((item) => item.op));
     if (result === 'ok') {
       this.queue.ack(batch);
@@ -345,7 +505,7 @@ export class QueuedStore implements RoomStore {
       return;
     }
     if (this.backend.classify(result.error) === 'transient') {
-      this.queue.fail(batch);
+      this.failBatch(batch);
       this.markDown(result.error, 'store.down');
       this.scheduleRetry();
       return;
@@ -354,7 +514,7 @@ export class QueuedStore implements RoomStore {
       // One bad row fails the whole transaction: find it by writing one at a time.
       for (let i = 0; i < batch.length; i++) {
         if (this.state !== 'up') {
-          this.queue.fail(batch.slice(i));
+          this.failBatch(batch.slice(i));
           return;
         }
         await this.writeBatch([batch[i]!]);
@@ -367,6 +527,29 @@ export class QueuedStore implements RoomStore {
     this.options.log('error', 'store.write_rejected', { store: this.description, room: item.op.room, op: item.op.kind, error: this.lastError });
     this.queue.drop(item);
     this.retireJournal();
+  }
+
+  /** True if the journal file holds an older op of a room in batch than the one about to be written. */
+  private journalBehind(batch: readonly BatchItem[]): boolean {
+    if (!this.journalWhileDown) return false;
+    // A rewrite in progress counts too: its snapshot may be in the file any moment.
+    for (const kept of [this.journaled, this.journalWriting]) {
+      if (kept === null) continue;
+      for (const item of batch) {
+        const inFile = kept.get(item.op.room);
+        if (inFile !== undefined && inFile.seq < item.seq) return true;
+      }
+    }
+    return false;
+  }
+
+  /** The batch was not written (store down): ops stay queued, callers hear 'queued' (once journaled, with journalWhileDown). */
+  private failBatch(items: readonly BatchItem[]): void {
+    if (!this.journalWhileDown) {
+      this.queue.fail(items);
+      return;
+    }
+    this.queuedOnceJournaled(items.filter((item) => item.waiters.length > 0).map((item) => ({ room: item.op.room, seq: item.seq, waiters: item.waiters })));
   }
 
   private async timedWrite(ops: PendingOp[]): Promise<'ok' | { error: unknown }> {
@@ -404,8 +587,12 @@ export class QueuedStore implements RoomStore {
     this.lastError = describeError(err);
     this.stopHeartbeat();
     // Callers still waiting for durability (their write queued behind the one that
-    // failed) hear 'queued' now rather than whenever the database comes back.
-    this.queue.releaseWaiters('queued');
+    // failed) hear 'queued' now (once journaled) rather than whenever the database comes back.
+    if (this.journalWhileDown) {
+      this.queuedOnceJournaled(this.queue.detachWaiters().map((d) => ({ room: d.room, seq: d.seq, waiters: [d.waiter] })));
+    } else {
+      this.queue.releaseWaiters('queued');
+    }
     if (wasUp || event === 'store.unreachable_at_start') {
       this.options.log('error', event, { store: this.description, error: this.lastError, pendingWrites: this.queue.size });
     }
@@ -567,6 +754,10 @@ async function settleWithin(p: Promise<unknown>, ms: number): Promise<void> {
 }
 
 function noop(): void {}
+
+function settle(waiters: readonly Waiter[], outcome: WriteOutcome): void {
+  for (const w of waiters) w(outcome);
+}
 
 /** A write (or liveness check) that hung: treated as an outage. */
 export class WriteTimeoutError extends Error {

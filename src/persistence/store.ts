@@ -19,15 +19,26 @@
 //   registry adds the keys it lacks and, for keys it has, takes the stored owner
 //   and createdAt when they are earlier (RoomRegistry.restore). Rows of rooms
 //   removed while the load ran are left out.
+// - MariaDB down: every write that enters the queue (made while down, or whose
+//   write failed) is first made durable locally, in DATA_DIR/pending-writes.json
+//   (journal.ts: an atomic rewrite of the whole coalesced queue, one per turn of
+//   the event loop however many writes it holds), and only then resolves
+//   'queued'; if that rewrite fails, the write is taken back out of the queue
+//   and resolves 'refused'. So a crash (kill -9) during an outage loses no room:
+//   the next start replays the file. While the store is up and no journal exists,
+//   the file is never touched. The file store keeps its queue in memory (its
+//   outages are disk errors, which the journal would share).
 // - close() waits up to closeTimeoutMs (5 s) for pending writes; what is still
-//   owed then (the store is down) is spilled to DATA_DIR/pending-writes.json
-//   (journal.ts) and close() resolves; if even that fails it rejects with
-//   StoreCloseError (the process should exit non-zero).
+//   owed then (the store is down) is spilled to the same journal and close()
+//   resolves; if even that fails it rejects with StoreCloseError (the process
+//   should exit non-zero).
 // - open() first replays such a journal: its writes are queued before anything
 //   else and written before the load; while the store is unreachable, open()
 //   returns the rooms they save, so they are served at once. The file is deleted
-//   once they are durable. A journal that cannot be read, or is owed to another
-//   store, stops the start (StoreStartError).
+//   once everything in it is durable in the store; until then a write to the
+//   store of a room the file holds an older op of rewrites it first, so a replay
+//   never rolls a room back. A journal that cannot be read, or is owed to
+//   another store, stops the start (StoreStartError).
 
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
 import { FileBackend } from './file';
@@ -77,5 +88,7 @@ export function createStore(options: CreateStoreOptions): RoomStore {
     closeTimeoutMs: options.closeTimeoutMs ?? DEFAULT_QUEUED_STORE_OPTIONS.closeTimeoutMs,
     heartbeatMs: options.heartbeatMs ?? DEFAULT_QUEUED_STORE_OPTIONS.heartbeatMs,
     journal: new FileJournal(options.dataDir),
+    // The file store has no outage of that kind: its queue is spilled only at close.
+    journalWhileDown: backend.kind === 'mariadb',
   });
 }

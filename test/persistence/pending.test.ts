@@ -236,4 +236,54 @@ test('backoff grows from min to max with jitter in [cap/2, cap]', () => {
   assert.is(backoffDelay(1000, opts, () => 0), 5000);
 });
 
+test('revert takes back an op that is still the latest: to what is kept elsewhere, or out of the queue', () => {
+  const q = new PendingWrites(10);
+  const kept = q.put(save('a', 'v1'));
+  const newer = q.put(save('a', 'v2'));
+  const other = q.put(save('b'));
+  assert.ok(kept < newer && newer < other, 'put returns increasing seqs');
+  assert.not.ok(q.revert('a', kept, undefined), 'an op superseded already is left alone');
+  assert.ok(q.revert('a', newer, { op: save('a', 'v1'), seq: kept }));
+  assert.equal(q.current('a'), { op: save('a', 'v1'), seq: kept });
+  assert.ok(q.revert('b', other, undefined));
+  assert.not.ok(q.has('b'));
+  assert.equal(
+    q.snapshot().map((e) => e.op),
+    [save('a', 'v1')],
+  );
+});
+
+test('rewait: the latest op is written again for new callers, even if an older write of it is in flight', () => {
+  const q = new PendingWrites(10);
+  q.put(save('a'));
+  const inFlight = q.takeBatch(10);
+  const outcomes: WriteOutcome[] = [];
+  assert.ok(q.rewait('a', [(o) => outcomes.push(o)]));
+  q.ack(inFlight);
+  assert.ok(q.has('a'), 'the ack of the older write does not forget it');
+  const again = q.takeBatch(10);
+  assert.is(again.length, 1);
+  q.ack(again);
+  assert.equal(outcomes, ['durable']);
+  assert.not.ok(q.has('a'));
+  assert.not.ok(q.rewait('a', []), 'nothing queued for the room');
+});
+
+test('detachWaiters hands over every waiting caller with its room and seq, keeping the ops', () => {
+  const q = new PendingWrites(10);
+  const seen: WriteOutcome[] = [];
+  q.put(save('a'), (o) => seen.push(o));
+  const seq = q.put(save('a', 'v2'), (o) => seen.push(o));
+  const detached = q.detachWaiters();
+  assert.equal(
+    detached.map((d) => [d.room, d.seq]),
+    [
+      ['a', seq],
+      ['a', seq],
+    ],
+  );
+  assert.is(q.size, 1);
+  assert.equal(seen, []);
+});
+
 test.run();

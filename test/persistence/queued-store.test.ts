@@ -1,11 +1,16 @@
 // The store's state machine against a scripted backend (no database): outages,
 // group commit, the queue bound, late load, timeouts, data errors, close, and the
-// spill journal (what a stop during an outage still owes, replayed at the next start).
-// The real backends are covered by the mariadb-* and file tests.
+// spill journal (what a stop during an outage still owes, replayed at the next start),
+// kept up to date during an outage with journalWhileDown (MariaDB), so that a crash
+// loses nothing: 'queued' only once the journal file holds the write, 'refused' if
+// it cannot. The real backends are covered by the mariadb-* and file tests.
 
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { PendingJournal } from '../../src/persistence/journal';
+import { decodeJournal, FileJournal, type PendingJournal } from '../../src/persistence/journal';
 import { QueuedStore, type Backend } from '../../src/persistence/queued-store';
 import { applySave, StoreCloseError, StoreStartError, type PendingOp, type RoomRecord, type WriteOutcome } from '../../src/persistence/types';
 
@@ -84,6 +89,10 @@ class FakeJournal implements PendingJournal {
   readonly path = '/data/pending-writes.json';
   file: { store: string; ops: PendingOp[] } | null = null;
   failWrite = false;
+  /** a rewrite waits for this before it lands */
+  gate: Promise<void> | null = null;
+  /** every content written, in order */
+  history: PendingOp[][] = [];
   constructor(private readonly events: string[]) {}
   async read(store: string): Promise<PendingOp[]> {
     if (!this.file) return [];
@@ -91,8 +100,10 @@ class FakeJournal implements PendingJournal {
     return this.file.ops.map((op) => ({ ...op }));
   }
   async write(store: string, ops: readonly PendingOp[]): Promise<void> {
+    if (this.gate) await this.gate;
     if (this.failWrite) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
     this.file = { store, ops: ops.map((op) => ({ ...op })) };
+    this.history.push(ops.map((op) => ({ ...op })));
     this.events.push(`journal:write:${ops.length}`);
   }
   async discard(): Promise<void> {
@@ -101,7 +112,28 @@ class FakeJournal implements PendingJournal {
   }
 }
 
-function makeStore(backend: FakeBackend, extra: { maxPendingWrites?: number; closeTimeoutMs?: number; heartbeatMs?: number; journal?: FakeJournal } = {}) {
+/** A real FileJournal that can be made to play dead: a crashed process touches no file any more. */
+class CrashableJournal implements PendingJournal {
+  dead = false;
+  constructor(private readonly inner: FileJournal) {}
+  get path(): string {
+    return this.inner.path;
+  }
+  read(store: string): Promise<PendingOp[]> {
+    return this.inner.read(store);
+  }
+  async write(store: string, ops: readonly PendingOp[]): Promise<void> {
+    if (!this.dead) await this.inner.write(store, ops);
+  }
+  async discard(): Promise<void> {
+    if (!this.dead) await this.inner.discard();
+  }
+}
+
+function makeStore(
+  backend: FakeBackend,
+  extra: { maxPendingWrites?: number; closeTimeoutMs?: number; heartbeatMs?: number; journal?: PendingJournal; journalWhileDown?: boolean } = {},
+) {
   const logs: string[] = [];
   const store = new QueuedStore(backend, {
     maxPendingWrites: extra.maxPendingWrites ?? 1000,
@@ -110,6 +142,7 @@ function makeStore(backend: FakeBackend, extra: { maxPendingWrites?: number; clo
     closeTimeoutMs: extra.closeTimeoutMs ?? 1000,
     heartbeatMs: extra.heartbeatMs ?? 0,
     journal: extra.journal ?? null,
+    journalWhileDown: extra.journalWhileDown ?? false,
   });
   return { store, logs };
 }
@@ -474,6 +507,231 @@ test('the late load leaves out a room removed while it ran (its row was read bef
   await until(() => late.length === 1);
   assert.equal(late[0]!.map((r) => r.room), ['stored']);
   await store.close();
+});
+
+// --- the journal kept up to date during an outage (journalWhileDown) -------------
+
+const scratch: string[] = [];
+function scratchDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'rooms-queued-journal-'));
+  scratch.push(dir);
+  return dir;
+}
+test.after(() => {
+  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
+});
+
+/** The rooms the journal file on disk holds right now, with their ops. */
+function onDisk(path: string): PendingOp[] | null {
+  if (!existsSync(path)) return null;
+  return decodeJournal(readFileSync(path)).ops;
+}
+
+test('down: save resolves queued only once the journal file on disk holds it; a crash then loses nothing, and the file goes once written', async () => {
+  const dataDir = scratchDir();
+  const path = join(dataDir, 'pending-writes.json');
+  const b = new FakeBackend();
+  b.up = false;
+  const journal = new CrashableJournal(new FileJournal(dataDir));
+  const first = makeStore(b, { journal, journalWhileDown: true, closeTimeoutMs: 50 });
+  assert.equal(await first.store.open(), []);
+  assert.is(first.store.health().state, 'down');
+
+  // What the file held at the very moment each outcome was told.
+  const seen: Array<{ outcome: WriteOutcome; rooms: string[] | null }> = [];
+  const told = (p: Promise<WriteOutcome>) => p.then((outcome) => (seen.push({ outcome, rooms: onDisk(path)?.map((op) => op.room) ?? null }), outcome));
+  assert.is(await told(first.store.save(rec('alpha', 'ann'))), 'queued');
+  assert.equal(seen[0], { outcome: 'queued', rooms: ['alpha'] });
+
+  // Many writes in one turn: all queued, the file holds each of them when told.
+  const outcomes = await Promise.all(Array.from({ length: 30 }, (_, i) => told(first.store.save(rec(`r${i}`, `o${i}`)))));
+  assert.ok(outcomes.every((o) => o === 'queued'));
+  for (const s of seen.slice(1)) assert.is(s.rooms?.length, 31, 'the whole queue was in the file when told');
+  assert.equal(onDisk(path)![0], { kind: 'save', room: 'alpha', record: rec('alpha', 'ann') });
+
+  // kill -9: the process is gone, nothing closed. The next start (database still down) serves them.
+  journal.dead = true;
+  const b2 = new FakeBackend();
+  b2.up = false;
+  b2.db = b.db;
+  const second = makeStore(b2, { journal: new FileJournal(dataDir), journalWhileDown: true });
+  const back = await second.store.open();
+  assert.is(back.length, 31);
+  assert.equal(back[0], rec('alpha', 'ann'));
+  assert.ok(second.logs.includes('store.journal_replayed'));
+  // A room made after the restart joins the same file, the replayed ones stay in it.
+  assert.is(await second.store.save(rec('beta', 'bea')), 'queued');
+  assert.is(onDisk(path)!.length, 32);
+
+  b2.up = true;
+  await until(() => second.store.health().pendingWrites === 0 && second.logs.includes('store.journal_written'));
+  assert.not.ok(existsSync(path));
+  assert.equal(b2.db.get('alpha'), rec('alpha', 'ann'));
+  assert.equal(b2.db.get('beta'), rec('beta', 'bea'));
+  assert.is(b2.db.size, 32);
+  // Up again: writes are durable, the journal is not touched.
+  assert.is(await second.store.save(rec('gamma')), 'durable');
+  await new Promise((r) => setTimeout(r, 20));
+  assert.not.ok(existsSync(path));
+  await second.store.close();
+  await first.store.close();
+});
+
+test('down: save waits for the journal rewrite; every write of one turn costs one rewrite', async () => {
+  const b = new FakeBackend();
+  b.up = false;
+  const journal = new FakeJournal(b.events);
+  const { store } = makeStore(b, { journal, journalWhileDown: true });
+  await store.open();
+  let release!: () => void;
+  journal.gate = new Promise((r) => (release = r));
+  let told: WriteOutcome | null = null;
+  const first = store.save(rec('a')).then((o) => (told = o));
+  await new Promise((r) => setTimeout(r, 30));
+  assert.is(told, null, 'not queued before the journal holds it');
+  assert.is(journal.file, null);
+  // These arrive while the first rewrite runs: they all go into the next one.
+  const more = Array.from({ length: 20 }, (_, i) => store.save(rec(`m${i}`)));
+  journal.gate = null;
+  release();
+  await first;
+  assert.is(told, 'queued');
+  assert.equal(await Promise.all(more), Array.from({ length: 20 }, () => 'queued'));
+  assert.equal(
+    journal.history.map((ops) => ops.length),
+    [1, 21],
+  );
+  // One turn, fifty writes: one rewrite.
+  await Promise.all(Array.from({ length: 50 }, (_, i) => store.save(rec(`n${i}`))));
+  assert.equal(
+    journal.history.map((ops) => ops.length),
+    [1, 21, 71],
+  );
+  b.up = true;
+  await until(() => store.health().pendingWrites === 0 && journal.file === null);
+  await store.close();
+  assert.is(journal.file, null);
+});
+
+test('down: a journal that cannot be written refuses the write and takes it back; an earlier journaled op of the room stays', async () => {
+  const b = new FakeBackend();
+  b.up = false;
+  const journal = new FakeJournal(b.events);
+  const { store, logs } = makeStore(b, { journal, journalWhileDown: true });
+  await store.open();
+  assert.is(await store.save(rec('kept', 'v1')), 'queued');
+  journal.failWrite = true;
+  assert.is(await store.save(rec('lost', 'lou')), 'refused');
+  assert.is(await store.save(rec('kept', 'v2')), 'refused');
+  assert.ok(logs.includes('store.journal_write_failed'));
+  assert.match(store.health().lastError ?? '', /ENOSPC/);
+  assert.is(store.health().pendingWrites, 1, 'only what the journal holds is owed');
+  journal.failWrite = false;
+  assert.is(await store.save(rec('later', 'lia')), 'queued');
+  assert.equal(
+    journal.file!.ops.map((op) => (op.kind === 'save' ? `${op.room}:${op.record.owner}` : op.room)),
+    ['kept:v1', 'later:lia'],
+  );
+  b.up = true;
+  await until(() => store.health().pendingWrites === 0 && journal.file === null);
+  assert.not.ok(b.db.has('lost'), 'a refused write is never written');
+  assert.is(b.db.get('kept')!.owner, 'v1');
+  assert.ok(b.db.has('later'));
+  await store.close();
+});
+
+test('a real journal that cannot be written (DATA_DIR under a plain file): refused', async () => {
+  const blocked = join(scratchDir(), 'a-file');
+  writeFileSync(blocked, 'not a folder\n');
+  const b = new FakeBackend();
+  b.up = false;
+  const { store } = makeStore(b, { journal: new FileJournal(join(blocked, 'data')), journalWhileDown: true });
+  await store.open();
+  assert.is(await store.save(rec('a')), 'refused');
+  assert.is(await store.remove('b'), 'refused');
+  assert.is(store.health().pendingWrites, 0);
+  b.up = true;
+  await until(() => store.health().state === 'up');
+  assert.is(await store.save(rec('a')), 'durable', 'while up the journal plays no part');
+  await store.close();
+});
+
+test('up, then a write fails: its caller hears queued only once journaled, refused if the journal fails too', async () => {
+  const b = new FakeBackend();
+  const journal = new FakeJournal(b.events);
+  const { store } = makeStore(b, { journal, journalWhileDown: true });
+  await store.open();
+  assert.is(await store.save(rec('happy')), 'durable');
+  assert.equal(journal.history, [], 'no journal write on the happy path');
+  b.up = false;
+  let release!: () => void;
+  journal.gate = new Promise((r) => (release = r));
+  let told: WriteOutcome | null = null;
+  const failing = store.save(rec('a')).then((o) => (told = o));
+  await until(() => store.health().state === 'down');
+  await new Promise((r) => setTimeout(r, 20));
+  assert.is(told, null, 'the failed write is not queued before the journal holds it');
+  journal.gate = null;
+  release();
+  await failing;
+  assert.is(told, 'queued');
+  assert.equal(journal.file!.ops, [{ kind: 'save', room: 'a', record: rec('a') }]);
+
+  // The same with a journal that fails: that write is refused and not kept.
+  b.up = true;
+  await until(() => store.health().pendingWrites === 0 && journal.file === null);
+  journal.failWrite = true;
+  b.up = false;
+  assert.is(await store.save(rec('b')), 'refused');
+  assert.is(store.health().pendingWrites, 0);
+  journal.failWrite = false;
+  b.up = true;
+  await until(() => store.health().state === 'up');
+  await new Promise((r) => setTimeout(r, 20));
+  assert.not.ok(b.db.has('b'));
+  await store.close();
+});
+
+test('while a journal exists, a newer op of a room it holds is journaled before it is written (a replay never rolls back)', async () => {
+  const b = new FakeBackend();
+  b.up = false;
+  const journal = new FakeJournal(b.events);
+  const { store } = makeStore(b, { journal, journalWhileDown: true });
+  await store.open();
+  assert.is(await store.save(rec('r', 'rita')), 'queued');
+  assert.is(await store.save(rec('s', 'sam')), 'queued');
+  // Back up, the drain held at its first write; meanwhile r is removed (purged).
+  let release!: () => void;
+  b.gate = new Promise((r) => (release = r));
+  b.up = true;
+  await until(() => store.health().state === 'up');
+  const removed = store.remove('r');
+  await new Promise((r) => setTimeout(r, 10));
+  b.gate = null;
+  release();
+  assert.is(await removed, 'durable');
+  await until(() => store.health().pendingWrites === 0 && journal.file === null);
+  const removeWrite = b.batches.findIndex((ops) => ops.some((op) => op.kind === 'remove'));
+  assert.ok(removeWrite > 0, `the remove was written after the drain's first write: ${JSON.stringify(b.batches)}`);
+  const rewrite = journal.history.findIndex((ops) => ops.some((op) => op.room === 'r' && op.kind === 'remove'));
+  assert.ok(rewrite > 0, `the journal was rewritten with the remove: ${JSON.stringify(journal.history)}`);
+  const iRewrite = b.events.indexOf(`journal:write:${journal.history[rewrite]!.length}`, b.events.indexOf('connect'));
+  const iRemove = b.events.lastIndexOf(`write:${b.batches[removeWrite]!.length}`);
+  assert.ok(iRewrite !== -1 && iRewrite < iRemove, b.events.join(' '));
+  assert.not.ok(b.db.has('r'));
+  await store.close();
+});
+
+test('without journalWhileDown (the file store) the journal is written only at close', async () => {
+  const b = new FakeBackend();
+  b.up = false;
+  const journal = new FakeJournal(b.events);
+  const { store } = makeStore(b, { journal, closeTimeoutMs: 50 });
+  await store.open();
+  assert.is(await store.save(rec('a')), 'queued');
+  assert.is(journal.file, null);
+  await store.close();
+  assert.equal(journal.file!.ops.map((op) => op.room), ['a']);
 });
 
 test.run();
