@@ -45,7 +45,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'port', env: 'PORT', flag: '--port', kind: 'port', fallback: '8080', help: 'TCP port; 0 picks a free one (the ready line says which)' },
   { key: 'host', env: 'HOST', flag: '--host', kind: 'string', fallback: '0.0.0.0', help: 'bind address' },
   { key: 'mariadbUrl', env: 'MARIADB_URL', flag: '--mariadb-url', kind: 'string', fallback: undefined, help: 'mariadb://user:pass@host:port/db; unset: the embedded file store' },
-  { key: 'dataDir', env: 'DATA_DIR', flag: '--data-dir', kind: 'string', fallback: './data', help: 'folder of the embedded store (MARIADB_URL unset), and of the journal of writes owed to MariaDB at a stop during an outage' },
+  { key: 'dataDir', env: 'DATA_DIR', flag: '--data-dir', kind: 'string', fallback: './data', help: 'folder of the embedded store (MARIADB_URL unset), and of the journal of writes owed to MariaDB during an outage' },
   { key: 'adminToken', env: 'ADMIN_TOKEN', flag: '--admin-token', kind: 'string', fallback: undefined, help: 'bearer token for /admin/rooms; unset: the endpoint answers 404' },
   { key: 'echo', env: 'ECHO', flag: '--echo', kind: 'switch', fallback: 'on', help: 'the /echo endpoint (on|off)' },
   { key: 'maxMessageBytes', env: 'MAX_MESSAGE_BYTES', flag: '--max-message-bytes', kind: 'bytes', fallback: '1048576', help: 'largest message accepted; larger closes with 1009' },

@@ -129,7 +129,7 @@ export class RoomRegistry {
     room.pendingAdmissions--;
     if (outcome === 'refused') {
       if (this.rooms.get(key) === room && room.members.size === 0) this.rooms.delete(key);
-      return { ok: false, reason: 'the room store is unavailable and its write queue is full; try again later' };
+      return { ok: false, reason: 'the room store is unavailable and this room could not be saved anywhere (write queue full, or its journal unwritable); try again later' };
     }
     return { ok: true, room, created };
   }
