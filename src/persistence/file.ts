@@ -2,8 +2,9 @@
 // and atomically (temp file, fsync, rename, fsync of the folder) for each group
 // of writes. Also the file format, whose decoder refuses rather than guesses.
 
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { AtomicFile, errorCode, isObject, isTime } from './atomic-file';
 import { parseJsonText, printable } from './json-text';
 import type { Backend } from './queued-store';
 import { applySave, StoreStartError, type PendingOp, type RoomRecord } from './types';
@@ -11,7 +12,6 @@ import { applySave, StoreStartError, type PendingOp, type RoomRecord } from './t
 export const FILE_NAME = 'rooms.json';
 export const FILE_FORMAT = 'rooms-store';
 export const FILE_VERSION = 1;
-const TEMP_PREFIX = `${FILE_NAME}.tmp-`;
 
 /**
  * The file: {"format":"rooms-store","version":1,"savedAt":ISO,"rooms":[...]},
@@ -70,7 +70,7 @@ export class FileBackend implements Backend {
 
   private committed = new Map<string, RoomRecord>();
   private started = false;
-  private tempCounter = 0;
+  private readonly file: AtomicFile;
   // Writes run one after another even if the store gave up waiting on one (a
   // timeout), so an older snapshot can never be renamed over a newer one.
   private chain: Promise<void> = Promise.resolve();
@@ -80,6 +80,7 @@ export class FileBackend implements Backend {
     options: FileBackendOptions = { writeTimeoutMs: 30_000 },
   ) {
     this.path = join(dataDir, FILE_NAME);
+    this.file = new AtomicFile(dataDir, FILE_NAME);
     this.description = `file ${this.path}`;
     this.writeTimeoutMs = options.writeTimeoutMs;
   }
@@ -93,14 +94,14 @@ export class FileBackend implements Backend {
     try {
       await mkdir(this.dataDir, { recursive: true });
     } catch (err) {
-      throw new StoreStartError(`cannot create DATA_DIR ${this.dataDir} for the room store (${code(err)}). Fix DATA_DIR or its permissions.`);
+      throw new StoreStartError(`cannot create DATA_DIR ${this.dataDir} for the room store (${errorCode(err)}). Fix DATA_DIR or its permissions.`);
     }
     let text: Buffer | null = null;
     try {
       text = await readFile(this.path);
     } catch (err) {
-      if (code(err) !== 'ENOENT') {
-        throw new StoreStartError(`cannot read the room store ${this.path} (${code(err)}). It was left untouched. Fix its permissions, or move it away to start with no rooms.`);
+      if (errorCode(err) !== 'ENOENT') {
+        throw new StoreStartError(`cannot read the room store ${this.path} (${errorCode(err)}). It was left untouched. Fix its permissions, or move it away to start with no rooms.`);
       }
     }
     if (text !== null) {
@@ -115,7 +116,7 @@ export class FileBackend implements Backend {
       }
       this.committed = new Map(records.map((r) => [r.room, r]));
     }
-    await this.removeStaleTemps();
+    await this.file.removeStaleTemps();
     this.started = true;
   }
 
@@ -148,52 +149,10 @@ export class FileBackend implements Backend {
       if (op.kind === 'save') next.set(op.room, applySave(next.get(op.room), op));
       else next.delete(op.room);
     }
-    const temp = join(this.dataDir, `${TEMP_PREFIX}${process.pid}-${++this.tempCounter}`);
-    try {
-      const handle = await open(temp, 'w', 0o644);
-      try {
-        await handle.writeFile(encodeSnapshot(next.values()), 'utf8');
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(temp, this.path);
-    } catch (err) {
-      await unlink(temp).catch(() => undefined);
-      throw err;
-    }
-    // The rename is durable only once the folder's entry is on disk.
-    const dir = await open(this.dataDir, 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    await this.file.write(encodeSnapshot(next.values()));
     this.committed = next;
     this.writes++;
   }
 
-  /** Temp files left by a crash mid-write; rooms.json itself was never touched by them. */
-  private async removeStaleTemps(): Promise<void> {
-    let names: string[];
-    try {
-      names = await readdir(this.dataDir);
-    } catch {
-      return;
-    }
-    await Promise.all(names.filter((n) => n.startsWith(TEMP_PREFIX)).map((n) => unlink(join(this.dataDir, n)).catch(() => undefined)));
-  }
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function isTime(v: unknown): v is number {
-  return typeof v === 'number' && Number.isFinite(v);
-}
-
-function code(err: unknown): string {
-  const c = (err as { code?: unknown }).code;
-  return typeof c === 'string' ? c : (err as Error).message;
-}

@@ -9,15 +9,15 @@
 // read, or that is owed to another store, stops the start: it is never dropped
 // silently.
 
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { AtomicFile, errorCode, isObject, isTime } from './atomic-file';
 import { parseJsonText, printable } from './json-text';
 import { StoreStartError, type PendingOp, type RoomStatus } from './types';
 
 export const JOURNAL_FILE = 'pending-writes.json';
 export const JOURNAL_FORMAT = 'rooms-pending-writes';
 export const JOURNAL_VERSION = 1;
-const TEMP_PREFIX = `${JOURNAL_FILE}.tmp-`;
 
 /** Where the writes owed during an outage or at a stop are kept until the store has them. */
 export interface PendingJournal {
@@ -88,22 +88,23 @@ export function decodeJournal(input: string | Uint8Array): { store: string; ops:
 
 export class FileJournal implements PendingJournal {
   readonly path: string;
-  private tempCounter = 0;
+  private readonly file: AtomicFile;
 
   constructor(readonly dataDir: string) {
     this.path = join(dataDir, JOURNAL_FILE);
+    this.file = new AtomicFile(dataDir, JOURNAL_FILE);
   }
 
   async read(store: string): Promise<PendingOp[]> {
-    await this.removeStaleTemps();
+    await this.file.removeStaleTemps();
     let bytes: Buffer;
     try {
       bytes = await readFile(this.path);
     } catch (err) {
       // ENOTDIR: DATA_DIR runs through a plain file, so no journal can be there.
-      if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') return [];
+      if (errorCode(err) === 'ENOENT' || errorCode(err) === 'ENOTDIR') return [];
       throw new StoreStartError(
-        `cannot read ${this.path}, the room writes an earlier stop could not make (${code(err)}). It was left untouched. ` +
+        `cannot read ${this.path}, the room writes an earlier stop could not make (${errorCode(err)}). It was left untouched. ` +
           `Fix its permissions; moving it away gives those writes up.`,
       );
     }
@@ -127,63 +128,13 @@ export class FileJournal implements PendingJournal {
 
   async write(store: string, ops: readonly PendingOp[]): Promise<void> {
     await mkdir(this.dataDir, { recursive: true });
-    const temp = join(this.dataDir, `${TEMP_PREFIX}${process.pid}-${++this.tempCounter}`);
-    try {
-      const handle = await open(temp, 'w', 0o644);
-      try {
-        await handle.writeFile(encodeJournal(store, ops), 'utf8');
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(temp, this.path);
-    } catch (err) {
-      await unlink(temp).catch(() => undefined);
-      throw err;
-    }
-    await this.syncDir();
+    await this.file.write(encodeJournal(store, ops));
   }
 
   async discard(): Promise<void> {
-    try {
-      await unlink(this.path);
-    } catch (err) {
-      if (code(err) === 'ENOENT') return;
-      throw err;
-    }
-    await this.syncDir();
+    await this.file.remove();
   }
 
-  private async syncDir(): Promise<void> {
-    const dir = await open(this.dataDir, 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
-  }
 
-  /** Temp files of a spill that crashed mid-write; the journal itself was never touched by them. */
-  private async removeStaleTemps(): Promise<void> {
-    let names: string[];
-    try {
-      names = await readdir(this.dataDir);
-    } catch {
-      return;
-    }
-    await Promise.all(names.filter((n) => n.startsWith(TEMP_PREFIX)).map((n) => unlink(join(this.dataDir, n)).catch(() => undefined)));
-  }
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function isTime(v: unknown): v is number {
-  return typeof v === 'number' && Number.isFinite(v);
-}
-
-function code(err: unknown): string {
-  const c = (err as { code?: unknown }).code;
-  return typeof c === 'string' ? c : (err as Error).message;
-}
