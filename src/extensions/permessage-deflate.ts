@@ -134,7 +134,10 @@ export class InflateWindow {
  */
 export function deflateMessage(payload: Uint8Array, windowBits: number): Buffer | null {
   if (windowBits < 9) return null;
-  const out = deflateRawSync(payload, { finishFlush: constants.Z_SYNC_FLUSH, windowBits });
+  // No match can reach back further than the message is long, so a window sized to the
+  // message compresses just as well, and zlib sets it up (and its hash table) for less.
+  const bits = Math.min(windowBits, Math.max(9, Math.ceil(Math.log2(payload.length))));
+  const out = deflateRawSync(payload, { finishFlush: constants.Z_SYNC_FLUSH, windowBits: bits, memLevel: Math.min(8, bits - 6) });
   // Section 7.2.1: drop the 00 00 ff ff the sync flush ends with.
   return out.subarray(0, out.length - 4);
 }
