@@ -72,7 +72,7 @@ export class ByteQueue {
   }
 
   /** Drops the first `n` bytes. */
-  skip(n: number): void {
+  drop(n: number): void {
     this.length -= n;
     while (n > 0) {
       const left = this.chunks[0]!.length - this.offset;

@@ -151,7 +151,7 @@ export class FrameParser {
     const headerLength = 2 + lengthBytes + (masked ? 4 : 0);
     if (queue.length < headerLength) return null;
     const bytes = head.length >= headerLength ? head : queue.take(headerLength);
-    if (bytes === head) queue.skip(headerLength);
+    if (bytes === head) queue.drop(headerLength);
 
     let length = length7;
     if (length7 === 126) {

@@ -29,7 +29,7 @@ test('a queue hands out views inside one chunk and copies across chunks', () => 
   assert.is(q.byteAt(0), 'l'.charCodeAt(0));
   assert.is(q.take(6).toString(), 'llowor');
   assert.is(q.length, 2);
-  q.skip(1);
+  q.drop(1);
   assert.is(q.take(1).toString(), 'd');
   assert.is(q.length, 0);
 });
@@ -39,7 +39,7 @@ test('forEachRun visits exactly the requested positions across chunks', () => {
   q.push(Buffer.from('abc'));
   q.push(Buffer.from('def'));
   q.push(Buffer.from('ghi'));
-  q.skip(1);
+  q.drop(1);
   const seen: string[] = [];
   q.forEachRun(1, 6, (chunk, from, to, position) => seen.push(`${position}:${chunk.subarray(from, to).toString()}`));
   assert.equal(seen, ['1:c', '2:def', '5:g']);
