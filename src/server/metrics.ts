@@ -2,7 +2,6 @@
 // (version 0.0.4) for GET /metrics.
 
 export class Metrics {
-  connectionsOpen = 0;
   connectionsTotal = 0;
   handshakesRefused = 0;
   messagesIn = 0;
@@ -17,18 +16,20 @@ export class Metrics {
 
 export interface MetricsSnapshot {
   metrics: Metrics;
+  /** Open WebSocket connections: the server's set of peers, not a counter kept beside it. */
+  connections: number;
   compression: { inflatedFrom: number; inflatedTo: number; deflatedFrom: number; deflatedTo: number };
   rooms: number;
   roomMembers: number;
   store: { kind: string; up: boolean; pendingWrites: number; errors: number };
 }
 
-export function renderPrometheus({ metrics, rooms, roomMembers, store, compression }: MetricsSnapshot): string {
+export function renderPrometheus({ metrics, connections, rooms, roomMembers, store, compression }: MetricsSnapshot): string {
   const lines: string[] = [];
   const metric = (name: string, type: 'counter' | 'gauge', help: string, value: number, labels = '') => {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name}${labels} ${value}`);
   };
-  metric('rooms_connections', 'gauge', 'Open WebSocket connections.', metrics.connectionsOpen);
+  metric('rooms_connections', 'gauge', 'Open WebSocket connections.', connections);
   metric('rooms_connections_total', 'counter', 'WebSocket connections accepted since start.', metrics.connectionsTotal);
   metric('rooms_handshakes_refused_total', 'counter', 'Upgrade requests refused with an HTTP error.', metrics.handshakesRefused);
   metric('rooms_rooms', 'gauge', 'Rooms in memory (live and idle).', rooms);

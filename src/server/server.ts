@@ -24,7 +24,7 @@ import { routeHttp } from './http-routes';
 import { createLogger, type Logger } from './logger';
 import { Metrics, renderPrometheus } from './metrics';
 import { WriteBatcher } from './write-batcher';
-import { type PeerContext, WsPeer } from './ws-peer';
+import { type PeerContext, WsPeer, remoteOf } from './ws-peer';
 
 export interface RoomsServer {
   readonly port: number;
@@ -59,9 +59,6 @@ type Upgrade = Extract<RequestDecision, { kind: 'upgrade' }>;
 function ignore(): void {}
 function destroyThis(this: Socket): void {
   this.destroy();
-}
-function remoteOf(socket: Socket): string {
-  return `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
 }
 
 /** Heartbeat intervals a message may stay incomplete, with nothing else completed, before 1008. */
@@ -103,7 +100,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       const health = store.health();
       let roomMembers = 0;
       for (const peer of peers) if (peer.room !== null) roomMembers++;
-      return renderPrometheus({ metrics, rooms: registry.size, roomMembers, compression: compressionStats, store: { kind: health.kind, up: health.state === 'up', pendingWrites: health.pendingWrites, errors: health.errors } });
+      return renderPrometheus({ metrics, connections: peers.size, rooms: registry.size, roomMembers, compression: compressionStats, store: { kind: health.kind, up: health.state === 'up', pendingWrites: health.pendingWrites, errors: health.errors } });
     },
     rooms: () => registry.summaries(),
   };
@@ -125,7 +122,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   const server: Server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => (secureContext === null ? acceptSocket(socket) : acceptTlsSocket(socket, secureContext)));
 
   function acceptTlsSocket(socket: Socket, context: SecureContext): void {
-    socket.on('error', () => {});
+    socket.on('error', ignore);
     const silent = setTimeout(() => socket.destroy(), settings.headerTimeoutMs);
     socket.once('data', (first: Buffer) => {
       clearTimeout(silent);

@@ -37,6 +37,11 @@ const SLOW_GRACE_MS = 1000;
 /** Writes up to this size are joined into one buffer; larger batches go out corked. */
 const COALESCE_BYTES = 64 * 1024;
 
+/** "address:port" of a socket's peer, for logs. */
+export function remoteOf(socket: Socket): string {
+  return `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+}
+
 /** The peer a socket belongs to, so every socket shares the same listener functions. */
 const PEER = Symbol('rooms.peer');
 type PeerSocket = Socket & { [PEER]?: WsPeer };
@@ -87,14 +92,13 @@ export class WsPeer implements RoomMember, ConnectionOutput {
 
   /** "address:port" for logs; computed when needed rather than kept per connection. */
   get remote(): string {
-    return `${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? 0}`;
+    return remoteOf(this.socket);
   }
 
   /** Takes over the socket; `early` are bytes that arrived with or after the handshake. */
   start(early: readonly Buffer[]): void {
     const { socket, ctx } = this;
     ctx.peers.add(this);
-    ctx.metrics.connectionsOpen++;
     ctx.metrics.connectionsTotal++;
     (socket as PeerSocket)[PEER] = this;
     socket.on('data', onPeerData);
@@ -249,7 +253,6 @@ export class WsPeer implements RoomMember, ConnectionOutput {
     this.conn.receiveEof();
     if (this.closeTimer !== null) clearTimeout(this.closeTimer);
     if (!ctx.peers.delete(this)) return;
-    ctx.metrics.connectionsOpen--;
     if (this.conn.endedBy === 'protocol-error') ctx.metrics.protocolErrors++;
     if (this.room !== null) ctx.registry.leave(this.room, this);
     if (ctx.log.enabled('info')) ctx.log.info('disconnected', { peer: this.remote, mode: this.room === null ? 'echo' : this.mode, code: this.conn.closeCode, endedBy: this.conn.endedBy, reason: this.conn.closeReason || undefined });
