@@ -1,5 +1,5 @@
 // permessage-deflate on and off, for the rooms server and for a `ws` relay
-// (bench/peers/ws-deflate-server.ts), in interleaved rounds (for each round: every
+// (bench/peers/ws-server.ts), in interleaved rounds (for each round: every
 // configuration once, a fresh server process per run). Scenario: 1 sender → N
 // receivers in one room, ~4 KiB compressible JSON text messages (a generated
 // location/event log), a bounded window of messages in flight (a message leaves the
@@ -141,7 +141,7 @@ function startServer(config: Config): Promise<Running> {
       DEFLATE: config.deflate ? 'on' : 'off',
     });
   } else {
-    argv = [process.execPath, '--import', 'tsx', 'bench/peers/ws-deflate-server.ts', '--port', '0', '--host', '127.0.0.1', '--deflate', config.deflate ? 'on' : 'off'];
+    argv = [process.execPath, '--import', 'tsx', 'bench/peers/ws-server.ts', '--port', '0', '--host', '127.0.0.1', '--deflate', config.deflate ? 'on' : 'off'];
   }
   // taskset execs the command, so the child's pid is the server's.
   if (PIN) argv = ['taskset', '-c', '0', ...argv];

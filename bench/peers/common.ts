@@ -1,6 +1,7 @@
-// What both ws peers share: flags, the join query, and refusing a bad upgrade
-// with 400 before any WebSocket exists (the contract's raw mode, nothing more).
+// What the ws peers share: flags, the join query, refusing a bad upgrade with 400
+// before any WebSocket exists, and the room bookkeeping around their relay loop.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { RawData, WebSocket, WebSocketServer } from 'ws';
 import type { Duplex } from 'node:stream';
 
 export interface PeerOptions {
@@ -65,4 +66,40 @@ export function stopOnSignals(server: Server): void {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+}
+
+/** Relays one message from `from` to the others of `room`: the part each peer writes its own way. */
+export type Relay = (room: ReadonlySet<WebSocket>, from: WebSocket, data: RawData, isBinary: boolean) => void;
+
+/**
+ * Serves the raw-mode rooms on an HTTP server: joins by `?room=KEY&name=NAME`, keeps
+ * each room's members, hands every message to `relay`, and forgets an emptied room.
+ */
+export async function serveRooms(wss: WebSocketServer, relay: Relay, opts: PeerOptions, label: string): Promise<void> {
+  const server = httpServer();
+  const rooms = new Map<string, Set<WebSocket>>();
+  server.on('upgrade', (req, socket, head) => {
+    const join = parseJoin(req);
+    if (typeof join === 'string') {
+      refuse(socket, join);
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      let room = rooms.get(join.room);
+      if (room === undefined) {
+        room = new Set();
+        rooms.set(join.room, room);
+      }
+      const members = room;
+      members.add(ws);
+      ws.on('error', () => {});
+      ws.on('message', (data, isBinary) => relay(members, ws, data, isBinary));
+      ws.on('close', () => {
+        members.delete(ws);
+        if (members.size === 0 && rooms.get(join.room) === members) rooms.delete(join.room);
+      });
+    });
+  });
+  stopOnSignals(server);
+  await listen(server, opts, label);
 }

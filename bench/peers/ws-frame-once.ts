@@ -4,7 +4,7 @@
 import type { Socket } from 'node:net';
 import * as wsModule from 'ws';
 import { WebSocket, WebSocketServer } from 'ws';
-import { httpServer, listen, parseFlags, parseJoin, refuse, stopOnSignals } from './common';
+import { parseFlags, serveRooms } from './common';
 
 // ws keeps the socket in a private field, and its typings declare neither that
 // nor the (public, documented in the source) Sender class: name what we use.
@@ -22,12 +22,9 @@ const Sender = (wsModule as unknown as { Sender: { frame(data: Buffer, options: 
 if (typeof Sender?.frame !== 'function') throw new Error('ws does not export Sender.frame');
 
 const SMALL = 16 * 1024;
-const opts = parseFlags(process.argv.slice(2));
-const server = httpServer();
 const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
-const rooms = new Map<string, Set<WebSocket>>();
 
-function broadcast(room: Set<WebSocket>, from: WebSocket, data: Buffer, isBinary: boolean): void {
+function broadcast(room: ReadonlySet<WebSocket>, from: WebSocket, data: Buffer, isBinary: boolean): void {
   const parts = Sender.frame(data, { fin: true, opcode: isBinary ? 2 : 1, mask: false, readOnly: false, rsv1: false });
   // Small frames: one contiguous buffer, one write per receiver. Large ones: header
   // and payload as two buffers in one corked (writev) write, payload never copied.
@@ -45,30 +42,4 @@ function broadcast(room: Set<WebSocket>, from: WebSocket, data: Buffer, isBinary
   }
 }
 
-server.on('upgrade', (req, socket, head) => {
-  const join = parseJoin(req);
-  if (typeof join === 'string') {
-    refuse(socket, join);
-    return;
-  }
-  wss.handleUpgrade(req, socket, head, (ws) => {
-    let members = rooms.get(join.room);
-    if (members === undefined) {
-      members = new Set();
-      rooms.set(join.room, members);
-    }
-    members.add(ws);
-    const room = members;
-    ws.on('error', () => {});
-    ws.on('message', (data, isBinary) => {
-      broadcast(room, ws, data as Buffer, isBinary);
-    });
-    ws.on('close', () => {
-      room.delete(ws);
-      if (room.size === 0 && rooms.get(join.room) === room) rooms.delete(join.room);
-    });
-  });
-});
-
-stopOnSignals(server);
-await listen(server, opts, 'ws-frame-once');
+await serveRooms(wss, (room, from, data, isBinary) => broadcast(room, from, data as Buffer, isBinary), parseFlags(process.argv.slice(2)), 'ws-frame-once');
