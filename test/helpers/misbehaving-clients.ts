@@ -13,8 +13,9 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { WebSocket, type RawData } from 'ws';
+import { OP, decodeFrame, type DecodedFrame } from './raw-client';
 
-export const OP = { continuation: 0x0, text: 0x1, binary: 0x2, close: 0x8, ping: 0x9, pong: 0xa } as const;
+export { OP };
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -96,36 +97,8 @@ export function closeFrame(code: number, reason = ''): Buffer {
   return clientFrame(OP.close, body);
 }
 
-export interface ServerFrame {
-  fin: boolean;
-  opcode: number;
-  masked: boolean;
-  payload: Buffer;
-}
-
-/** One server frame from the start of `bytes`, or null when more bytes are needed. */
-export function decodeServerFrame(bytes: Buffer): { frame: ServerFrame; size: number } | null {
-  if (bytes.length < 2) return null;
-  const masked = (bytes[1]! & 0x80) !== 0;
-  const len7 = bytes[1]! & 0x7f;
-  let offset = 2;
-  let length = len7;
-  if (len7 === 126) {
-    if (bytes.length < 4) return null;
-    length = bytes.readUInt16BE(2);
-    offset = 4;
-  } else if (len7 === 127) {
-    if (bytes.length < 10) return null;
-    length = Number(bytes.readBigUInt64BE(2));
-    offset = 10;
-  }
-  const maskAt = offset;
-  if (masked) offset += 4;
-  if (bytes.length < offset + length) return null;
-  const payload = Buffer.from(bytes.subarray(offset, offset + length));
-  if (masked) for (let i = 0; i < payload.length; i++) payload[i] = payload[i]! ^ bytes[maskAt + (i & 3)]!;
-  return { frame: { fin: (bytes[0]! & 0x80) !== 0, opcode: bytes[0]! & 0x0f, masked, payload }, size: offset + length };
-}
+/** Server frames are read with raw-client's independent decoder. */
+export type ServerFrame = DecodedFrame;
 
 // ---------------------------------------------------------------------------
 // Handshakes, from RFC 6455 section 4.1
@@ -345,7 +318,7 @@ export class RawPeer {
   /** The next frame, or null when the connection ended cleanly between frames. */
   nextFrame(timeoutMs = 5000): Promise<ServerFrame | null> {
     const take = (): ServerFrame | undefined => {
-      const decoded = decodeServerFrame(this.buffer);
+      const decoded = decodeFrame(this.buffer);
       if (decoded === null) return undefined;
       this.buffer = this.buffer.subarray(decoded.size);
       return decoded.frame;

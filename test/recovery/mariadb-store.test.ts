@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { freshDatabase, type TestDatabase } from '../helpers/mariadb';
 import { startServerProcess, stopAllServerProcesses, type ServerProcess } from '../helpers/server-process';
-import { ADMIN_TOKEN, adminRoomMap, assertRelay, cleanup, closedWithin, eventually, health, join, sleep, tempDataDir, terminateClients, type AdminRoom, type Member } from './support';
+import { ADMIN_TOKEN, adminRoomMap, assertRelay, cleanup, closedWithin, eventually, health, join, sleep, tempDataDir, terminateClients, type AdminRoom, type Member, byRoomKey, ROOM_ROWS_SQL, type RoomRow } from './support';
 
 let db: TestDatabase | null = null;
 
@@ -18,16 +18,9 @@ test.after(async () => {
   await db?.drop();
 });
 
-interface Row {
-  room_key: string;
-  owner: string;
-  created_at: bigint | number;
-  status: string;
-}
 
-async function rows(): Promise<Map<string, Row>> {
-  const list = await db!.query<Row[]>('SELECT room_key, owner, created_at, status FROM rooms');
-  return new Map(list.map((r) => [r.room_key, r]));
+async function rows(): Promise<Map<string, RoomRow>> {
+  return byRoomKey(await db!.query<RoomRow[]>(ROOM_ROWS_SQL));
 }
 
 const CHAT_ROOMS = 20;
@@ -129,7 +122,7 @@ test('kill -9 during a busy session: every room whose creator got a 101 is back 
 });
 
 test('Ops and ops are two rows and two rooms, each with its owner', async () => {
-  const cased = await db!.query<Row[]>("SELECT room_key, owner FROM rooms WHERE room_key IN ('Ops', 'ops', 'OPS') ORDER BY owner");
+  const cased = await db!.query<RoomRow[]>("SELECT room_key, owner FROM rooms WHERE room_key IN ('Ops', 'ops', 'OPS') ORDER BY owner");
   assert.equal(
     cased.map((r) => [r.room_key, r.owner]),
     [

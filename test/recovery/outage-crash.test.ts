@@ -13,7 +13,7 @@ import * as assert from 'uvu/assert';
 import { decodeJournal } from '../../src/persistence/journal';
 import { startThrowawayMariadb, withConnection, type ThrowawayMariadb } from '../helpers/mariadb';
 import { startServerProcess, stopAllServerProcesses, type ServerProcess } from '../helpers/server-process';
-import { ADMIN_TOKEN, adminRoomMap, assertRelay, cleanup, eventually, health, join, tempDataDir, terminateClients } from './support';
+import { ADMIN_TOKEN, adminRoomMap, assertRelay, cleanup, eventually, health, join, tempDataDir, terminateClients, byRoomKey, ROOM_ROWS_SQL, type RoomRow } from './support';
 
 const DATABASE = 'rooms_crash';
 /** the server's defaults: a 5 s liveness check, reconnects backing off to 10 s */
@@ -34,15 +34,9 @@ test.after(async () => {
   await tdb?.destroy();
 });
 
-interface Row {
-  room_key: string;
-  owner: string;
-  created_at: bigint | number;
-}
 
-async function rows(): Promise<Map<string, Row>> {
-  const list = await withConnection(tdb!.url(DATABASE), DATABASE, (c) => c.query<Row[]>('SELECT room_key, owner, created_at FROM rooms'));
-  return new Map(list.map((r) => [r.room_key, r]));
+async function rows(): Promise<Map<string, RoomRow>> {
+  return byRoomKey(await withConnection(tdb!.url(DATABASE), DATABASE, (c) => c.query<RoomRow[]>(ROOM_ROWS_SQL)));
 }
 
 function settings(dataDir = DATA_DIR): Record<string, string> {

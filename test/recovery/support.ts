@@ -238,3 +238,18 @@ export async function eventually(what: string, check: () => Promise<boolean> | b
     await sleep(everyMs);
   }
 }
+
+/** A row of the rooms table, as the recovery tests read it back. */
+export interface RoomRow {
+  room_key: string;
+  owner: string;
+  created_at: bigint | number;
+  status: string;
+}
+
+export const ROOM_ROWS_SQL = 'SELECT room_key, owner, created_at, status FROM rooms';
+
+/** Rows keyed by room key. */
+export function byRoomKey(rows: readonly RoomRow[]): Map<string, RoomRow> {
+  return new Map(rows.map((r) => [r.room_key, r]));
+}
