@@ -22,7 +22,8 @@ const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) HTTP\/(\d)\.(\d)$/;
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 export class HttpRequestParser {
-  private chunks: Buffer[] = [];
+  /** The head so far, in a buffer that doubles: a head sent a byte at a time costs linear copying. */
+  private buffer: Buffer | null = null;
   private size = 0;
   private done = false;
 
@@ -35,12 +36,10 @@ export class HttpRequestParser {
 
   push(chunk: Buffer): HeadParse {
     if (this.done) return { kind: 'error', status: 400, reason: 'request already parsed' };
-    this.chunks.push(chunk);
-    this.size += chunk.length;
+    const before = this.size;
+    const all = this.append(chunk);
     // Search only the new bytes (and 3 before them) for the blank line that ends the head.
-    const all = this.chunks.length === 1 ? chunk : Buffer.concat(this.chunks, this.size);
-    this.chunks = [all];
-    const end = findHeadEnd(all, Math.max(0, this.size - chunk.length - 3));
+    const end = findHeadEnd(all, Math.max(0, before - 3));
     if (end === null) {
       if (this.size > this.maxHeadBytes) return this.finish({ kind: 'error', status: 431, reason: `request head over ${this.maxHeadBytes} bytes` });
       return { kind: 'need-more' };
@@ -51,9 +50,27 @@ export class HttpRequestParser {
     return this.finish({ kind: 'head', head: parsed, rest: all.subarray(end.headLength + end.terminatorLength) });
   }
 
+  /** Everything received so far; the common case, a head in one chunk, is not copied. */
+  private append(chunk: Buffer): Buffer {
+    if (this.buffer === null) {
+      this.size = chunk.length;
+      this.buffer = chunk; // borrowed: it is exactly full, so the next chunk moves into our own buffer
+      return chunk;
+    }
+    const needed = this.size + chunk.length;
+    if (needed > this.buffer.length) {
+      const grown = Buffer.allocUnsafe(Math.max(needed, 2 * this.size, 512));
+      this.buffer.copy(grown, 0, 0, this.size);
+      this.buffer = grown;
+    }
+    chunk.copy(this.buffer, this.size);
+    this.size = needed;
+    return this.buffer.subarray(0, this.size);
+  }
+
   private finish(result: HeadParse): HeadParse {
     this.done = true;
-    this.chunks = [];
+    this.buffer = null;
     return result;
   }
 }
