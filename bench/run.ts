@@ -95,6 +95,8 @@ const SCENARIOS: ScenarioDef[] = [
     quick: { kind: 'idle', connections: 2000, roomSize: 10, concurrency: 200, settleMs: 300 },
     metrics: [
       { key: 'bytesPerConnection', label: 'server RSS bytes/connection', unit: 'B', better: 'lower', targets: { ws: 0.8 } },
+      // The whole process, code and runtime included: rooms runs compiled (dist/, as `npm start`), the peers under tsx.
+      { key: 'rssAfterMB', label: 'server process RSS, all open (rooms compiled)', unit: 'MB', better: 'lower' },
       { key: 'openMs', label: 'time to open all', unit: 'ms', better: 'lower' },
     ],
     connections: 10_000,
