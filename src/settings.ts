@@ -1,6 +1,8 @@
 // Every setting the server reads, with its default, its environment variable and
 // its flag. One table drives parsing, validation and `--help`, so they cannot drift.
 
+import { isIP } from 'node:net';
+
 export interface Settings {
   host: string;
   port: number;
@@ -20,6 +22,9 @@ export interface Settings {
   messagesPerSecond: number;
   messageBurst: number;
   joinsPerMinutePerAddress: number;
+  joinBurst: number;
+  /** Proxies (addresses and CIDR ranges) whose forwarding headers name the client; empty: none. */
+  trustProxy: string[] | undefined;
   allowedOrigins: string[] | '*';
   traceFrames: boolean;
   logLevel: LogLevel;
@@ -30,7 +35,7 @@ export interface Settings {
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
-type Kind = 'string' | 'port' | 'count' | 'bytes' | 'duration' | 'switch' | 'level' | 'origins';
+type Kind = 'string' | 'port' | 'count' | 'bytes' | 'duration' | 'switch' | 'level' | 'origins' | 'proxies';
 
 interface SettingSpec {
   key: keyof Settings;
@@ -59,7 +64,9 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'maxConnectionsPerAddress', env: 'MAX_CONNECTIONS_PER_ADDRESS', flag: '--max-connections-per-address', kind: 'count', fallback: '2000', help: 'open connections from one IP address; more are refused with 503' },
   { key: 'messagesPerSecond', env: 'MESSAGES_PER_SECOND', flag: '--messages-per-second', kind: 'count', fallback: '1000', help: 'sustained messages per connection per second (token bucket); more closes with 1008' },
   { key: 'messageBurst', env: 'MESSAGE_BURST', flag: '--message-burst', kind: 'count', fallback: '2000', help: 'burst size of that token bucket' },
-  { key: 'joinsPerMinutePerAddress', env: 'JOINS_PER_MINUTE', flag: '--joins-per-minute', kind: 'count', fallback: '600', help: 'WebSocket upgrades per IP address per minute; more are refused with 429' },
+  { key: 'joinsPerMinutePerAddress', env: 'JOINS_PER_MINUTE', flag: '--joins-per-minute', kind: 'count', fallback: '600', help: 'sustained WebSocket upgrades per client address per minute (the refill rate of a token bucket); past the burst, more are refused with 429 and Retry-After' },
+  { key: 'joinBurst', env: 'JOIN_BURST', flag: '--join-burst', kind: 'count', fallback: '1000', help: 'upgrades one client address may make at once (the bucket size): covers everyone behind one NAT rejoining after a restart' },
+  { key: 'trustProxy', env: 'TRUST_PROXY', flag: '--trust-proxy', kind: 'proxies', fallback: undefined, help: 'comma-separated addresses or CIDR ranges (IPv4, IPv6) of reverse proxies whose X-Forwarded-For / Forwarded header names the client; unset: those headers are ignored' },
   { key: 'allowedOrigins', env: 'ALLOWED_ORIGINS', flag: '--allowed-origins', kind: 'origins', fallback: 'same-host', help: 'comma-separated origins allowed to connect from a browser, or *; default: same host as the request' },
   { key: 'deflate', env: 'DEFLATE', flag: '--deflate', kind: 'switch', fallback: 'on', help: 'accept permessage-deflate (RFC 7692) when a client offers it (on|off)' },
   { key: 'tlsCert', env: 'TLS_CERT', flag: '--tls-cert', kind: 'string', fallback: undefined, help: 'PEM certificate file; with TLS_KEY the port serves wss:// and https:// (reloaded on SIGHUP)' },
@@ -103,12 +110,27 @@ function convert(spec: SettingSpec, raw: string): { value: unknown } | { error: 
     }
     case 'level':
       return ['debug', 'info', 'warn', 'error', 'silent'].includes(raw) ? { value: raw } : bad('is not a log level');
+    case 'proxies': {
+      const entries = raw.split(',').map((e) => e.trim()).filter(Boolean);
+      const wrong = entries.find((e) => !isAddressOrRange(e));
+      return wrong === undefined ? { value: entries } : bad(`has ${JSON.stringify(wrong)}, not an IP address or CIDR range`);
+    }
     case 'origins': {
       if (raw.trim() === '*') return { value: '*' };
       if (raw.trim() === 'same-host') return { value: [] };
       return { value: raw.split(',').map((o) => o.trim().toLowerCase()).filter(Boolean) };
     }
   }
+}
+
+function isAddressOrRange(entry: string): boolean {
+  const slash = entry.indexOf('/');
+  const address = slash === -1 ? entry : entry.slice(0, slash);
+  const family = isIP(address);
+  if (family === 0) return false;
+  if (slash === -1) return true;
+  const bits = entry.slice(slash + 1);
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
 }
 
 /** Builds settings from flags (first), then the environment, then defaults. */

@@ -10,6 +10,7 @@ import { computeAcceptKey } from '../handshake/accept-key';
 import { HttpRequestParser } from '../handshake/http-request-parser';
 import { type HttpResponse, serializeResponse, switchingProtocols, textResponse } from '../handshake/http-response';
 import { decideRequest, type RequestDecision } from '../handshake/upgrade-request';
+import { ProxyTrust, clientAddress, normalizeAddress } from '../handshake/forwarded';
 import { CompressionStats, negotiateDeflate } from '../extensions/permessage-deflate';
 import { CloseCode } from '../frames/close-codes';
 import { Opcode } from '../frames/opcodes';
@@ -20,6 +21,8 @@ import { welcomeFrame } from '../rooms/json-protocol';
 import type { Room } from '../rooms/room';
 import { RoomRegistry } from '../rooms/room-registry';
 import type { Settings } from '../settings';
+import { AddressBuckets } from '../limits/address-buckets';
+import { setForwardedClient } from './client-address';
 import { routeHttp } from './http-routes';
 import { createLogger, type Logger } from './logger';
 import { Metrics, renderPrometheus } from './metrics';
@@ -50,7 +53,10 @@ export interface StartOptions {
   traceTo?: (line: string) => void;
 }
 
-/** Socket state kept on the socket itself: its request-head parser, and the address its slot counts against. */
+/**
+ * Socket state kept on the socket itself: its request-head parser, and the address its slot
+ * counts against ('' while a trusted proxy's connection waits for its head to name the client).
+ */
 const HEAD = Symbol('rooms.head');
 const SLOT = Symbol('rooms.slot');
 type ServerSocket = Socket & { [HEAD]?: HttpRequestParser; [SLOT]?: string };
@@ -88,8 +94,9 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   const sockets = new Set<Socket>();
   const refusedSockets = new Set<Socket>();
   const perAddress = new Map<string, number>();
-  /** Upgrade attempts per address in its current one-minute window. */
-  const joinsPerAddress = new Map<string, { since: number; count: number }>();
+  /** Upgrades per client address: a token bucket (JOIN_BURST at once, JOINS_PER_MINUTE sustained). */
+  const joinBuckets = new AddressBuckets(settings.joinsPerMinutePerAddress, settings.joinBurst);
+  const proxies = settings.trustProxy !== undefined && settings.trustProxy.length > 0 ? new ProxyTrust(settings.trustProxy) : null;
   let stopping = false;
 
   const routeContext = {
@@ -145,16 +152,18 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   function acceptSocket(socket: ServerSocket): void {
     socket.on('error', ignore);
     socket.on('close', onSocketClose);
-    const address = socket.remoteAddress ?? 'unknown';
+    const address = normalizeAddress(socket.remoteAddress ?? 'unknown');
     // Caps are checked before reading a byte, so a flood of sockets costs almost nothing.
-    const fromAddress = (perAddress.get(address) ?? 0) + 1;
+    // A trusted proxy's connections are counted by the client its header names, once read.
+    const viaProxy = proxies !== null && proxies.trusts(address);
+    const fromAddress = viaProxy ? 0 : (perAddress.get(address) ?? 0) + 1;
     if (stopping || sockets.size >= settings.maxConnections || fromAddress > settings.maxConnectionsPerAddress) {
       const reason = stopping ? 'server is shutting down' : sockets.size >= settings.maxConnections ? 'server is at its connection limit' : 'too many connections from your address';
       return respond(socket, textResponse(503, reason, { 'Retry-After': '5' }), true, false, 'warn');
     }
     sockets.add(socket);
-    perAddress.set(address, fromAddress);
-    socket[SLOT] = address;
+    if (!viaProxy) perAddress.set(address, fromAddress);
+    socket[SLOT] = viaProxy ? '' : address;
     // The whole head must arrive in time: a peer dripping one byte a second is dropped, not waited for.
     socket[HEAD] = new HttpRequestParser(settings.maxHeaderBytes);
     handshaking.set(socket, Date.now() + settings.headerTimeoutMs);
@@ -168,6 +177,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     if (address === undefined) return;
     socket[SLOT] = undefined;
     sockets.delete(socket);
+    if (address === '') return;
     const left = (perAddress.get(address) ?? 1) - 1;
     if (left === 0) perAddress.delete(address);
     else perAddress.set(address, left);
@@ -193,8 +203,26 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     if (parsed.kind === 'need-more') return;
     endHeadPhase(this);
     if (parsed.kind === 'error') return respond(this, textResponse(parsed.status, parsed.reason), true);
+    if (this[SLOT] === '' && !countForwardedClient(this, parsed.head.headers)) return;
     const decision = decideRequest(parsed.head, { echoEnabled: settings.echo, allowedOrigins: settings.allowedOrigins });
     handleDecision(this, decision, parsed.rest);
+  }
+
+  /**
+   * A trusted proxy's connection: its slot counts against the client the proxy names
+   * (MAX_CONNECTIONS_PER_ADDRESS), and logs show that client. False when refused.
+   */
+  function countForwardedClient(socket: ServerSocket, headers: ReadonlyMap<string, string>): boolean {
+    const client = clientAddress(socket.remoteAddress ?? 'unknown', headers, proxies);
+    if (client !== normalizeAddress(socket.remoteAddress ?? 'unknown')) setForwardedClient(socket, client);
+    const fromClient = (perAddress.get(client) ?? 0) + 1;
+    if (fromClient > settings.maxConnectionsPerAddress) {
+      respond(socket, textResponse(503, 'too many connections from your address', { 'Retry-After': '5' }), true, false, 'warn');
+      return false;
+    }
+    perAddress.set(client, fromClient);
+    socket[SLOT] = client;
+    return true;
   }
 
   /** A FIN before the head is complete: there is nobody left to answer. */
@@ -224,15 +252,12 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       );
       return;
     }
-    const address = socket[SLOT] ?? socket.remoteAddress ?? 'unknown';
-    const now = Date.now();
-    let window = joinsPerAddress.get(address);
-    if (window === undefined || now - window.since >= 60_000) {
-      window = { since: now, count: 0 };
-      joinsPerAddress.set(address, window);
+    const address = socket[SLOT] || normalizeAddress(socket.remoteAddress ?? 'unknown');
+    const join = joinBuckets.take(address, Date.now());
+    if (!join.ok) {
+      const wait = String(join.retryAfterSeconds);
+      return respond(socket, textResponse(429, `too many joins from your address; try again in ${wait} s`, { 'Retry-After': wait }), true);
     }
-    window.count++;
-    if (window.count > settings.joinsPerMinutePerAddress) return respond(socket, textResponse(429, 'too many joins from your address; try again in a minute', { 'Retry-After': '60' }), true);
     if (stopping) return respond(socket, textResponse(503, 'server is shutting down', { 'Retry-After': '5' }), true);
     if (decision.endpoint === 'echo') return upgrade(socket, decision, null, rest.length > 0 ? [rest] : [], false);
     // Joining a room that exists needs no wait; creating one waits for its durable write.
@@ -325,8 +350,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     }
   }, settings.pingIntervalMs);
   const housekeeping = setInterval(() => {
-    const now = Date.now();
-    for (const [address, window] of joinsPerAddress) if (now - window.since >= 60_000) joinsPerAddress.delete(address);
+    joinBuckets.sweep(Date.now());
     const purged = registry.purgeExpired();
     if (purged.length > 0) log.info('rooms_purged', { count: purged.length });
   }, 60_000);

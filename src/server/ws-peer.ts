@@ -15,6 +15,7 @@ import type { MemberMode, RoomMember } from '../rooms/member';
 import type { Room } from '../rooms/room';
 import type { RoomRegistry } from '../rooms/room-registry';
 import type { Settings } from '../settings';
+import { forwardedClientOf } from './client-address';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 import type { WriteBatcher } from './write-batcher';
@@ -37,9 +38,11 @@ const SLOW_GRACE_MS = 1000;
 /** Writes up to this size are joined into one buffer; larger batches go out corked. */
 const COALESCE_BYTES = 64 * 1024;
 
-/** "address:port" of a socket's peer, for logs. */
+/** "address:port" of a socket's peer, for logs; "client via proxy:port" when a trusted proxy named the client. */
 export function remoteOf(socket: Socket): string {
-  return `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+  const direct = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+  const client = forwardedClientOf(socket);
+  return client === undefined ? direct : `${client} via ${direct}`;
 }
 
 /** The peer a socket belongs to, so every socket shares the same listener functions. */

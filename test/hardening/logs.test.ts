@@ -37,6 +37,7 @@ test('refusals and drops are logged with status or close code and reason; room k
     headerTimeoutMs: 500,
     maxConnectionsPerAddress: 5,
     joinsPerMinutePerAddress: 30,
+    joinBurst: 30,
     messagesPerSecond: 500,
     messageBurst: 500,
     maxMessageBytes: 1024 * 1024,
