@@ -12,13 +12,25 @@ apt_install() {
     say "need $* but cannot install it (not root or no apt-get); install it and run again"
     exit 1
   fi
+  # Another apt-get (another checkout's test run) may hold the dpkg lock: wait for it,
+  # and try again a few times if it still got in the way.
+  local lock=(-o DPkg::Lock::Timeout=300)
   if [ "$apt_ready" = 0 ]; then
     say "apt-get update"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    for attempt in 1 2 3; do
+      DEBIAN_FRONTEND=noninteractive apt-get "${lock[@]}" update -qq && break
+      [ "$attempt" = 3 ] && exit 1
+      sleep 5
+    done
     apt_ready=1
   fi
   say "installing $*"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  for attempt in 1 2 3; do
+    DEBIAN_FRONTEND=noninteractive apt-get "${lock[@]}" install -y -qq --no-install-recommends "$@" >/dev/null && return 0
+    [ "$attempt" = 3 ] && exit 1
+    say "apt-get install failed (attempt $attempt); retrying"
+    sleep 5
+  done
 }
 
 mariadb_answers() {
@@ -53,3 +65,8 @@ say "Chromium at /usr/bin/chromium"
 
 # openssl makes the throwaway certificates of the TLS tests.
 command -v openssl >/dev/null || apt_install openssl
+
+# python-websockets (Debian's, for Debian's /usr/bin/python3): a second independent client that offers permessage-deflate (the deflate-limit tests).
+/usr/bin/python3 -c 'import websockets' 2>/dev/null || apt_install python3-websockets
+/usr/bin/python3 -c 'import websockets' 2>/dev/null || { say "python3-websockets is missing"; exit 1; }
+say "python3-websockets $(/usr/bin/python3 -c 'import websockets; print(websockets.__version__)')"

@@ -3,7 +3,7 @@
 // rules for pings, the close handshake and failing the connection in one place.
 
 import { isUtf8 } from 'node:buffer';
-import { COMPRESS_THRESHOLD, type CompressionStats, type DeflateParams, InflateWindow, deflateMessage } from '../extensions/permessage-deflate';
+import { COMPRESS_THRESHOLD, type CompressionStats, type DeflateParams, FLUSH_BYTES_PER_FRAGMENT, InflateWindow, deflateMessage, maxCompressedBytes } from '../extensions/permessage-deflate';
 import { CloseCode, buildCloseBody, parseCloseBody } from '../frames/close-codes';
 import { encodeFrame } from '../frames/frame-encoder';
 import { FrameParser, type Frame } from '../frames/frame-parser';
@@ -80,7 +80,14 @@ export class WebSocketConnection {
   private readonly expectMasked: boolean;
 
   private frameParser(): FrameParser {
-    return (this.parser ??= new FrameParser({ maxMessageBytes: this.maxMessageBytes, expectMasked: this.expectMasked, allowRsv1: this.allowRsv1 }));
+    // With deflate, MAX_MESSAGE_BYTES is the inflated size: a compressed message may be longer
+    // on the wire, up to what deflate can grow a message of the limit to (checked at each header).
+    return (this.parser ??= new FrameParser({
+      maxMessageBytes: this.maxMessageBytes,
+      expectMasked: this.expectMasked,
+      allowRsv1: this.allowRsv1,
+      ...(this.allowRsv1 ? { maxCompressedBytes: maxCompressedBytes(this.maxMessageBytes), compressedBytesPerFragment: FLUSH_BYTES_PER_FRAGMENT } : {}),
+    }));
   }
 
   /** Bytes buffered for a frame or message not yet complete. */

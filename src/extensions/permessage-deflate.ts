@@ -79,6 +79,25 @@ const MAX_WINDOW = 1 << 15;
 /** Messages smaller than this are sent uncompressed: deflate's framing would eat the gain. */
 export const COMPRESS_THRESHOLD = 1024;
 
+/**
+ * The longest compressed payload a message of `maxMessageBytes` can take on the wire,
+ * with any deflate encoder's settings: MAX_MESSAGE_BYTES limits the message a member
+ * sends, i.e. the inflated size, so this is the wire limit of a compressed message.
+ * Incompressible data grows under deflate: by 5 bytes per stored block (zlib makes
+ * them as small as 128 bytes with a low memLevel), or by 1 bit in 8 for bytes coded
+ * with the fixed Huffman table (RFC 1951 section 3.2.6, 9-bit literals), plus block
+ * headers. N + N/8 + N/64 + 16 covers both (zlib's own conservative deflateBound is of
+ * this form). A frame whose declared length passes it closes with 1009 from its header.
+ * Each frame may also end in a sync flush (an empty stored block, up to 6 bytes with
+ * alignment): the frame parser allows that much per fragment on top.
+ */
+export function maxCompressedBytes(maxMessageBytes: number): number {
+  return maxMessageBytes + Math.ceil(maxMessageBytes / 8) + Math.ceil(maxMessageBytes / 64) + 16;
+}
+
+/** Per-fragment allowance for the sync flush each compressed fragment may end with. */
+export const FLUSH_BYTES_PER_FRAGMENT = 6;
+
 export type InflateResult = { ok: true; payload: Buffer } | { ok: false; closeCode: 1007 | 1009; reason: string };
 
 /** The per-connection inflate state: the client's sliding window, when it keeps context. */
@@ -93,9 +112,10 @@ export class InflateWindow {
   }
 
   /**
-   * Section 7.2.2: append the tail and inflate. Output is capped at `maxBytes` while
+   * Section 7.2.2: append the tail and inflate. Output is capped at `maxBytes` + 1 while
    * inflating, so a small frame that would expand to gigabytes (a zip bomb) stops
-   * at the cap instead of growing memory.
+   * at the cap instead of growing memory; `maxBytes` is the message limit, and a
+   * message of exactly that many bytes passes whatever its compressibility.
    */
   inflate(compressed: Buffer, maxBytes: number): InflateResult {
     let payload: Buffer;
@@ -107,11 +127,11 @@ export class InflateWindow {
       });
     } catch (error) {
       if (error instanceof RangeError || (error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-        return { ok: false, closeCode: 1009, reason: `inflated message over ${maxBytes} bytes` };
+        return { ok: false, closeCode: 1009, reason: `message over ${maxBytes} bytes` };
       }
       return { ok: false, closeCode: 1007, reason: 'invalid deflate data' };
     }
-    if (payload.length > maxBytes) return { ok: false, closeCode: 1009, reason: `inflated message over ${maxBytes} bytes` };
+    if (payload.length > maxBytes) return { ok: false, closeCode: 1009, reason: `message over ${maxBytes} bytes` };
     if (this.contextTakeover) this.slide(payload);
     return { ok: true, payload };
   }
@@ -139,7 +159,11 @@ export function deflateMessage(payload: Uint8Array, windowBits: number): Buffer 
   const bits = Math.min(windowBits, Math.max(9, Math.ceil(Math.log2(payload.length))));
   const out = deflateRawSync(payload, { finishFlush: constants.Z_SYNC_FLUSH, windowBits: bits, memLevel: Math.min(8, bits - 6) });
   // Section 7.2.1: drop the 00 00 ff ff the sync flush ends with.
-  return out.subarray(0, out.length - 4);
+  const body = out.subarray(0, out.length - 4);
+  // Incompressible data (photos, encrypted or random bytes) grows under deflate: send it
+  // as it is, so a message of MAX_MESSAGE_BYTES never reaches a receiver as a longer frame
+  // (python-websockets, for one, limits the frame on the wire to its max_size).
+  return body.length < payload.length ? body : null;
 }
 
 /** What compression did, for /metrics and the tracer. */

@@ -34,6 +34,13 @@ export interface FrameParserOptions {
   maxFragments?: number;
   /** RSV1 on a message's first frame, when permessage-deflate was negotiated (RFC 7692). */
   allowRsv1?: boolean;
+  /**
+   * Wire limit of a compressed message (RSV1), whose `maxMessageBytes` applies once
+   * inflated: the longest a message within the limit can deflate to. Default: maxMessageBytes.
+   */
+  maxCompressedBytes?: number;
+  /** Added to that limit per fragment: the sync flush each compressed fragment may end with. */
+  compressedBytesPerFragment?: number;
 }
 
 interface PendingHeader extends FrameHeader {
@@ -49,6 +56,8 @@ export class FrameParser {
   private readonly expectMasked: boolean;
   private readonly maxFragments: number;
   private readonly allowRsv1: boolean;
+  private readonly maxCompressedBytes: number;
+  private readonly compressedBytesPerFragment: number;
 
   private header: PendingHeader | null = null;
   /** Payload bytes of the current frame already unmasked (and UTF-8 checked) in place. */
@@ -71,6 +80,8 @@ export class FrameParser {
     this.expectMasked = options.expectMasked;
     this.maxFragments = options.maxFragments ?? Math.max(1024, Math.ceil(options.maxMessageBytes / 64));
     this.allowRsv1 = options.allowRsv1 ?? false;
+    this.maxCompressedBytes = options.maxCompressedBytes ?? options.maxMessageBytes;
+    this.compressedBytesPerFragment = options.compressedBytesPerFragment ?? 0;
   }
 
   /** Bytes received and not yet returned as frames. */
@@ -164,7 +175,9 @@ export class FrameParser {
       length = high >= 0x200000 ? Number.MAX_SAFE_INTEGER : high * 0x100000000 + bytes.readUInt32BE(6);
     }
     if (!control) {
-      if (this.messageBytes + length > this.maxMessageBytes) {
+      const compressed = opcode === Opcode.Continuation ? this.messageCompressed : rsv1;
+      const limit = compressed ? this.maxCompressedBytes + this.compressedBytesPerFragment * (this.messageFragments + 1) : this.maxMessageBytes;
+      if (this.messageBytes + length > limit) {
         return new ProtocolError(CloseCode.MessageTooBig, `message over ${this.maxMessageBytes} bytes`, 'WS_ERR_MESSAGE_TOO_BIG');
       }
       if (this.messageFragments + 1 > this.maxFragments) {

@@ -11,7 +11,7 @@ import { HttpRequestParser } from '../handshake/http-request-parser';
 import { type HttpResponse, serializeResponse, switchingProtocols, textResponse } from '../handshake/http-response';
 import { decideRequest, type RequestDecision } from '../handshake/upgrade-request';
 import { ProxyTrust, clientAddress, normalizeAddress } from '../handshake/forwarded';
-import { CompressionStats, negotiateDeflate } from '../extensions/permessage-deflate';
+import { CompressionStats, maxCompressedBytes, negotiateDeflate } from '../extensions/permessage-deflate';
 import { CloseCode } from '../frames/close-codes';
 import { Opcode } from '../frames/opcodes';
 import { createStore } from '../persistence/store';
@@ -273,7 +273,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     let earlyBytes = rest.length;
     const keepEarly = (chunk: Buffer) => {
       earlyBytes += chunk.length;
-      if (earlyBytes > settings.maxMessageBytes + 65536) socket.destroy();
+      if (earlyBytes > maxCompressedBytes(settings.maxMessageBytes) + 65536) socket.destroy();
       else early.push(chunk);
     };
     let ended = false;
