@@ -90,7 +90,7 @@ export interface Browser {
 }
 
 /** A fresh headless Chromium with its own throwaway profile. Fails loudly without /usr/bin/chromium. */
-export async function launchBrowser(): Promise<Browser> {
+export async function launchBrowser(extraArgs: readonly string[] = []): Promise<Browser> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium). Browser tests are never skipped.`);
   }
@@ -107,6 +107,7 @@ export async function launchBrowser(): Promise<Browser> {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      ...extraArgs,
     ],
     viewport: { width: 1000, height: 720 },
     timeout: 60_000,
