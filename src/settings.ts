@@ -53,7 +53,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'dataDir', env: 'DATA_DIR', flag: '--data-dir', kind: 'string', fallback: './data', help: 'folder of the embedded store (MARIADB_URL unset), and of the journal of writes owed to MariaDB during an outage' },
   { key: 'adminToken', env: 'ADMIN_TOKEN', flag: '--admin-token', kind: 'string', fallback: undefined, help: 'bearer token for /admin/rooms; unset: the endpoint answers 404' },
   { key: 'echo', env: 'ECHO', flag: '--echo', kind: 'switch', fallback: 'on', help: 'the /echo endpoint (on|off)' },
-  { key: 'maxMessageBytes', env: 'MAX_MESSAGE_BYTES', flag: '--max-message-bytes', kind: 'bytes', fallback: '1048576', help: 'largest message accepted; larger closes with 1009' },
+  { key: 'maxMessageBytes', env: 'MAX_MESSAGE_BYTES', flag: '--max-message-bytes', kind: 'bytes', fallback: '1048576', help: 'largest message accepted (its inflated size when compressed); larger closes with 1009' },
   { key: 'maxHeaderBytes', env: 'MAX_HEADER_BYTES', flag: '--max-header-bytes', kind: 'bytes', fallback: '8192', help: 'largest HTTP request head; larger is refused with 431' },
   { key: 'headerTimeoutMs', env: 'HEADER_TIMEOUT', flag: '--header-timeout', kind: 'duration', fallback: '10s', help: 'time allowed for the whole HTTP request head' },
   { key: 'pingIntervalMs', env: 'PING_INTERVAL', flag: '--ping-interval', kind: 'duration', fallback: '30s', help: 'idle time before the server pings; no answer within one more interval drops the peer' },
