@@ -2,7 +2,7 @@
 // flags and environment, ready once it prints its "listening on ws://HOST:PORT"
 // line, then crashed (kill -9), stopped (SIGTERM) and restarted on the same port
 // with the same settings. Every child runs in its own process group so that
-// `npm start` (npm -> sh -> tsx -> node) dies whole. Nothing outlives the test
+// `npm start` (npm -> sh -> node dist/main.js) dies whole. Nothing outlives the test
 // process: stopAllServerProcesses() in `after`, a sync kill on 'exit', and a
 // watchdog shell for a test process that is itself killed (a runner timeout).
 
@@ -52,7 +52,7 @@ export interface ServerProcess {
   /** every line of every run, prefixed with the run number: for failure messages */
   transcript(): string;
   running(): boolean;
-  /** true once no process of the current run's group is left (npm start: npm, sh, tsx and node) */
+  /** true once no process of the current run's group is left (npm start: npm, sh and node) */
   groupGone(): boolean;
   /** resolves with the first line (already printed or to come) of this run that matches */
   waitForLine(stream: Stream, pattern: RegExp, timeoutMs?: number): Promise<string>;

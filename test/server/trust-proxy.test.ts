@@ -1,16 +1,21 @@
 // TRUST_PROXY over real sockets: connections from a trusted proxy (127.0.0.1) are counted
 // by the client its header names, per-address limits and logs included; the same header
 // from an untrusted peer, or with TRUST_PROXY unset, changes nothing; garbage is ignored.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { RawPeer, roomPath } from '../helpers/misbehaving-clients';
 import { startHardened, type Hardened } from '../hardening/harness';
+import { startServerProcess, stopAllServerProcesses } from '../helpers/server-process';
 
 let h: Hardened | null = null;
 test.after.each(async () => {
   await h?.stop();
   h = null;
 });
+test.after(stopAllServerProcesses);
 
 async function attempt(port: number, name: string, headers: Record<string, string>, localAddress = '127.0.0.1') {
   const { peer, response } = await RawPeer.handshake(port, { path: roomPath('proxied', name), headers }, { localAddress });
@@ -108,6 +113,18 @@ test('malformed forwarding headers from the trusted proxy are ignored: the proxy
   const fine = await attempt(h.port, 'm3', { 'X-Forwarded-For': '198.51.100.4' });
   assert.is(fine.status, 101);
   for (const p of [...open, fine.peer]) p.destroy();
+});
+
+test('the server process reads TRUST_PROXY from its environment', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'rooms-trust-proxy-'));
+  const server = await startServerProcess({ env: { TRUST_PROXY: '127.0.0.1', MAX_CONNECTIONS_PER_ADDRESS: '1', LOG_LEVEL: 'warn', DATA_DIR: dataDir } });
+  const first = await attempt(server.port, 'p1', { 'X-Forwarded-For': '198.51.100.20' });
+  const second = await attempt(server.port, 'p2', { 'X-Forwarded-For': '198.51.100.21' });
+  const again = await attempt(server.port, 'p3', { 'X-Forwarded-For': '198.51.100.20' });
+  assert.equal([first.status, second.status, again.status], [101, 101, 503]);
+  for (const p of [first.peer, second.peer, again.peer]) p.destroy();
+  await server.kill9();
+  rmSync(dataDir, { recursive: true, force: true });
 });
 
 test.run();
