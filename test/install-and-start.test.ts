@@ -2,7 +2,8 @@
 // no allowScripts warning), and `npm start` runs the JavaScript tsc compiled into dist/,
 // not a compiler in memory, with source maps so a stack trace names the .ts line.
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -30,12 +31,13 @@ test('nothing at run time needs tsx; npm install builds dist/ (prepare)', () => 
 });
 
 test('npm start runs node on dist/main.js with source maps, no tsx in the process group', async () => {
-  const server = await startServerProcess({ command: 'npm-start', env: { DATA_DIR: join(REPO_ROOT, 'data', `start-${process.pid}`) } });
+  const dataDir = mkdtempSync(join(tmpdir(), 'rooms-npm-start-'));
+  const server = await startServerProcess({ command: 'npm-start', env: { DATA_DIR: dataDir } });
   const args = execFileSync('ps', ['-o', 'args=', '-g', String(server.pid)], { encoding: 'utf8' });
   assert.match(args, /node --enable-source-maps dist\/main\.js/, `processes of npm start:\n${args}`);
   assert.not.match(args, /tsx/, `processes of npm start:\n${args}`);
   await server.kill9();
-  rmSync(join(REPO_ROOT, 'data', `start-${process.pid}`), { recursive: true, force: true });
+  rmSync(dataDir, { recursive: true, force: true });
 });
 
 test('a stale build is rebuilt by npm start, and a crash names the .ts line', async () => {
