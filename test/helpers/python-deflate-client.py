@@ -3,9 +3,26 @@
 # (binary, or text: base64 of random bytes cut to SIZE), prints what it sent and the
 # extensions it negotiated as a JSON line, then waits for "done" from the room or for
 # the server's close, and prints that as a JSON line. Used by the deflate-limit tests.
+# With KIND "receive" it only listens, with the library's default max_size (1 MiB, which
+# it applies to the frame on the wire too), and prints the first message it gets.
 import asyncio, base64, hashlib, json, os, ssl, sys
 
 import websockets
+
+
+async def receive(url: str, context) -> None:
+    async with websockets.connect(url, ssl=context, open_timeout=20) as ws:
+        names = [extension.name for extension in ws.extensions]
+        print(json.dumps({"event": "joined", "extensions": names}), flush=True)
+        try:
+            message = await asyncio.wait_for(ws.recv(), 30)
+        except websockets.ConnectionClosed as closed:
+            code = closed.rcvd.code if closed.rcvd is not None else None
+            sent = closed.sent.code if closed.sent is not None else None
+            print(json.dumps({"event": "closed", "code": code, "sentCode": sent}), flush=True)
+            return
+        data = message if isinstance(message, bytes) else message.encode("utf-8")
+        print(json.dumps({"event": "received", "sha256": hashlib.sha256(data).hexdigest(), "length": len(data), "binary": isinstance(message, bytes)}), flush=True)
 
 
 async def main(url: str, kind: str, size: int) -> None:
@@ -14,6 +31,9 @@ async def main(url: str, kind: str, size: int) -> None:
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE  # the test's throwaway certificate
+    if kind == "receive":
+        await receive(url, context)
+        return
     if kind == "binary":
         payload = os.urandom(size)
         digest = hashlib.sha256(payload).hexdigest()

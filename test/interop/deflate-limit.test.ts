@@ -120,6 +120,20 @@ for (const [scheme, client] of cases) {
   }
 }
 
+test('python-websockets as a receiver (max_size 1 MiB on the wire) gets 1 MiB of random bytes: sent plain, not grown by deflate', async () => {
+  const t = servers.default!;
+  const room = `receiver-${++rooms}`;
+  const python = runPython(`${t.url}/?room=${room}&name=listener`, 'receive', 0);
+  const joined = await within(python.sent, 'python listener to join');
+  assert.equal(joined, { event: 'joined', extensions: ['permessage-deflate'] });
+  const sender = await open(t, room, 'sender', true);
+  const payload = randomBytes(1 << 20);
+  sender.send(payload);
+  const lines = await within(python.lines, 'end of the python listener');
+  assert.equal(lines[lines.length - 1], { event: 'received', sha256: sha256(payload), length: 1 << 20, binary: true });
+  sender.close();
+});
+
 test('the 1 MiB default: ws and python-websockets send 1 MiB of random bytes, relayed whole; 1 MiB + 1 is 1009', async () => {
   const t = servers.default!;
   assert.is(t.settings.maxMessageBytes, defaultSettings().maxMessageBytes);
