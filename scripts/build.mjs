@@ -44,8 +44,19 @@ function addExtensions(file) {
 }
 
 if (process.argv.includes('--if-stale') && !stale()) process.exit(0);
+const tscPath = join(root, 'node_modules/typescript/bin/tsc');
+if (!existsSync(tscPath)) {
+  // An install without dev dependencies (npm ci --omit=dev) has no compiler: use a dist/
+  // built before (shipped with the code), or say what is missing.
+  if (existsSync(stamp)) {
+    process.stderr.write('rooms: TypeScript is not installed; using the dist/ built before\n');
+    process.exit(0);
+  }
+  process.stderr.write('rooms: dist/ is not built and TypeScript is not installed: run `npm install` (with dev dependencies) or `npm run build` where it is\n');
+  process.exit(1);
+}
 rmSync(dist, { recursive: true, force: true });
-const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+const tsc = spawnSync(process.execPath, [tscPath, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
 if (tsc.status !== 0) {
   process.stderr.write('rooms: build failed (tsc above); `npm start` needs dist/\n');
   process.exit(tsc.status ?? 1);
