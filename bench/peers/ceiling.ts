@@ -32,6 +32,7 @@ let scheduled = false;
 function flush(p: Peer): void {
   if (p.out.length === 0) return;
   if (p.out.length === 1) p.socket.write(p.out[0]!);
+  else if (p.outBytes < FLUSH_NOW) p.socket.write(Buffer.concat(p.out, p.outBytes)); // many small frames: one copy beats a long writev
   else {
     p.socket.cork();
     for (const b of p.out) p.socket.write(b);
