@@ -333,6 +333,8 @@ interface MetricOut {
   better: 'higher' | 'lower';
   samples: Record<string, (number | null)[]>;
   medians: Record<string, number | null>;
+  /** Largest round over smallest, per server: how much this figure moved between rounds. */
+  spread: Record<string, number | null>;
   ratios: Record<string, number | null>;
   targets: Record<string, { atLeast?: number; atMost?: number; met: boolean }>;
 }
@@ -365,12 +367,14 @@ const orNull = (v: number): number | null => (Number.isFinite(v) ? v : null);
 function summarize(sc: ScenarioDef, byServer: Map<string, Sample[]>, servers: ServerSpec[], candidate: string, peers: string[], quick: boolean): ScenarioOut {
   const metrics: MetricOut[] = [];
   for (const m of sc.metrics) {
-    const mo: MetricOut = { key: m.key, label: m.label, unit: m.unit, better: m.better, samples: {}, medians: {}, ratios: {}, targets: {} };
+    const mo: MetricOut = { key: m.key, label: m.label, unit: m.unit, better: m.better, samples: {}, medians: {}, spread: {}, ratios: {}, targets: {} };
     for (const s of servers) {
       // A run whose deliveries did not check out does not count.
       const xs = (byServer.get(s.name) ?? []).map((x) => (x.result !== null && x.result.verification.ok ? x.result.metrics[m.key] : NaN));
       mo.samples[s.name] = xs.map(orNull);
       mo.medians[s.name] = orNull(median(xs));
+      const ok = xs.filter((x) => Number.isFinite(x) && x > 0);
+      mo.spread[s.name] = ok.length >= 2 ? Math.max(...ok) / Math.min(...ok) : null;
     }
     for (const p of peers) {
       const ratio = num(mo.medians[candidate]) / num(mo.medians[p]);
@@ -459,6 +463,15 @@ function report(r: Results, write: boolean): void {
       .filter(([, v]) => num(v) > 0.9)
       .map(([n, v]) => `${s.id}/${n} (${num(v).toFixed(2)})`),
   );
+  if (r.settings.rounds >= 2) {
+    // Run-to-run variance of each scenario's first figure: a server whose figure swings is itself a finding.
+    const lines = r.scenarios.map((sc) => {
+      const m = sc.metrics[0]!;
+      const cells = Object.entries(m.spread ?? {}).map(([n, v]) => `${n} ${v === null ? 'n/a' : `${v.toFixed(2)}x`}`);
+      return `  ${sc.id} · ${m.label}: ${cells.join(', ')}`;
+    });
+    process.stdout.write(`\nspread between rounds (largest / smallest):\n${lines.join('\n')}\n`);
+  }
   if (busy.length > 0) process.stdout.write(`\nload generator near one full core in: ${busy.join(', ')} — there the client may be the limit; CPU per message stays honest.\n`);
   if (!write) return;
   writeFileSync(join(ROOT, 'bench/results.json'), JSON.stringify({ ...r, table }, null, 2) + '\n');

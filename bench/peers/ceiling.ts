@@ -42,7 +42,7 @@ function flush(p: Peer): void {
     for (const b of p.out) p.socket.write(b);
     p.socket.uncork();
   }
-  p.out = [];
+  p.out.length = 0; // the same array serves the next turn
   p.outBytes = 0;
 }
 
