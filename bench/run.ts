@@ -441,7 +441,7 @@ function chartOf(r: Results): string | null {
         const ratio = num(m.ratios[p]);
         const t = m.targets[p];
         const target = t === undefined ? null : t.atLeast !== undefined ? t.atLeast : 1 / num(t.atMost);
-        g.bars.push({ peer: p, better: m.better === 'higher' ? ratio : 1 / ratio, target });
+        g.bars.push({ peer: p, better: m.better === 'higher' ? ratio : 1 / ratio, target, yardstick: p === CEILING });
       }
       groups.push(g);
     }

@@ -126,7 +126,7 @@ export class WsPeer implements RoomMember, ConnectionOutput {
     if (this.conn.state !== 'open') return;
     this.ctx.metrics.messagesOut++;
     // The two are queued back to back in this turn: nothing can come between them.
-    this.queueBytes(header, false);
+    if (!this.queueBytes(header, false)) return;
     this.queueBytes(payload, true);
     if (this.ctx.trace !== null) this.ctx.trace(`→ ${this.remote} ${describeFrameOrHead(Buffer.concat([header, payload.subarray(0, 16)]))}`);
     this.checkBacklog();
@@ -135,7 +135,8 @@ export class WsPeer implements RoomMember, ConnectionOutput {
   // --- ConnectionOutput
 
   write(bytes: Buffer): void {
-    if (this.queueBytes(bytes, true) && this.ctx.trace !== null) this.ctx.trace(`→ ${this.remote} ${describeFrameOrHead(bytes)}`);
+    if (!this.queueBytes(bytes, true)) return;
+    if (this.ctx.trace !== null) this.ctx.trace(`→ ${this.remote} ${describeFrameOrHead(bytes)}`);
     this.checkBacklog();
   }
 
