@@ -3,7 +3,7 @@
 // core 0 and the load generator (bench/loadgen.ts) on core 1. Prints a table of
 // medians and ratios, writes bench/results.json and docs/bench.svg.
 //
-//   npm run bench -- [--rounds N] [--quick] [--only id,id] [--servers name,name] [--no-write]
+//   npm run bench -- [--rounds N] [--quick] [--only id,id] [--servers name,name] [--measure-ms MS] [--no-write]
 //   npm run bench -- --replot     (table and chart again from bench/results.json)
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -141,10 +141,12 @@ interface Options {
   servers: string[] | null;
   write: boolean;
   replot: boolean;
+  /** Overrides each timed scenario's measuring window (ms), for short runs. */
+  measureMs: number | null;
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { rounds: 3, quick: false, only: null, servers: null, write: true, replot: false };
+  const o: Options = { rounds: 3, quick: false, only: null, servers: null, write: true, replot: false, measureMs: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = (): string => {
@@ -157,10 +159,11 @@ function parseArgs(argv: readonly string[]): Options {
     else if (a === '--only') o.only = value().split(',');
     else if (a === '--servers') o.servers = value().split(',');
     else if (a === '--no-write') o.write = false;
+    else if (a === '--measure-ms') o.measureMs = Math.max(100, Number(value()) || 1000);
     else if (a === '--replot') o.replot = true;
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'npm run bench -- [--rounds N] [--quick] [--only ' + SCENARIOS.map((s) => s.id).join(',') + '] [--servers rooms,ws,ws-frame-once,ceiling] [--no-write]\n' +
+        'npm run bench -- [--rounds N] [--quick] [--only ' + SCENARIOS.map((s) => s.id).join(',') + '] [--servers rooms,ws,ws-frame-once,ceiling] [--measure-ms MS] [--no-write]\n' +
           'npm run bench -- --replot   (table and docs/bench.svg again from bench/results.json)\n',
       );
       process.exit(0);
@@ -274,7 +277,8 @@ async function main(): Promise<void> {
     for (const sc of scenarios) {
       for (const spec of servers) {
         if (sc.skip?.includes(spec.name)) continue;
-        const params = o.quick ? sc.quick : sc.params;
+        const base = o.quick ? sc.quick : sc.params;
+        const params = o.measureMs !== null && 'measureMs' in base ? { ...base, measureMs: o.measureMs } : base;
         let sample: Sample;
         try {
           const server = await startServer(spec, { nofile, core: 0 });
