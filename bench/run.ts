@@ -3,7 +3,7 @@
 // core 0 and the load generator (bench/loadgen.ts) on core 1. Prints a table of
 // medians and ratios, writes bench/results.json and docs/bench.svg.
 //
-//   npm run bench -- [--rounds N] [--quick] [--only id,id] [--servers name,name] [--no-write]
+//   npm run bench -- [--rounds N] [--quick] [--only id,id] [--servers name,name] [--measure-ms MS] [--no-write]
 //   npm run bench -- --replot     (table and chart again from bench/results.json)
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -11,7 +11,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { renderChart, type ChartGroup } from './lib/chart';
 import type { Params, ScenarioResult } from './lib/scenarios';
-import { ROOT, hardNofile, hasTaskset, oursExists, oursSpec, peerSpecs, startServer, wrap, type ServerSpec } from './lib/servers';
+import { CEILING, ROOT, hardNofile, hasTaskset, oursExists, oursSpec, peerSpecs, startServer, wrap, type ServerSpec } from './lib/servers';
 
 interface MetricDef {
   key: string;
@@ -30,10 +30,18 @@ interface ScenarioDef {
   metrics: MetricDef[];
   /** Most connections it opens (for the open-file limit). */
   connections: number;
+  /** Servers this scenario does not run against (the ceiling has no rooms to store, so no idle figure). */
+  skip?: string[];
 }
 
-const FANOUT_METRICS = (targets: boolean): MetricDef[] => [
-  { key: 'deliveriesPerSec', label: 'deliveries/s', unit: '/s', better: 'higher', targets: targets ? { ws: 5, 'ws-frame-once': 4 } : undefined },
+const FANOUT_METRICS = (targets: boolean, ceiling?: number): MetricDef[] => [
+  {
+    key: 'deliveriesPerSec',
+    label: 'deliveries/s',
+    unit: '/s',
+    better: 'higher',
+    targets: targets ? { ws: 5, 'ws-frame-once': 4, ...(ceiling !== undefined ? { [CEILING]: ceiling } : {}) } : undefined,
+  },
   { key: 'cpuUsPerDelivery', label: 'server CPU µs/delivery', unit: 'µs', better: 'lower', targets: targets ? { ws: 0.2 } : undefined },
   { key: 'p50Us', label: 'p50 latency', unit: 'µs', better: 'lower' },
   { key: 'p99Us', label: 'p99 latency', unit: 'µs', better: 'lower' },
@@ -53,7 +61,7 @@ const SCENARIOS: ScenarioDef[] = [
     title: 'fan-out, 1 sender -> 1000 receivers, 64 B',
     params: { kind: 'flood', receivers: 1000, size: 64, opcode: 2, window: 32, warmupMs: 1000, measureMs: 4000, maxMessages: 0 },
     quick: { kind: 'flood', receivers: 1000, size: 64, opcode: 2, window: 32, warmupMs: 300, measureMs: 1000, maxMessages: 0 },
-    metrics: FANOUT_METRICS(true),
+    metrics: FANOUT_METRICS(true, 0.85),
     connections: 1001,
   },
   {
@@ -83,8 +91,10 @@ const SCENARIOS: ScenarioDef[] = [
     params: { kind: 'flood', receivers: 10, size: 256 * 1024, opcode: 2, window: 8, warmupMs: 1000, measureMs: 4000, maxMessages: 0 },
     quick: { kind: 'flood', receivers: 10, size: 256 * 1024, opcode: 2, window: 8, warmupMs: 300, measureMs: 1000, maxMessages: 0 },
     metrics: [
-      { key: 'mbPerSec', label: 'MB/s delivered', unit: 'MB/s', better: 'higher', targets: { ws: 1.4 } },
+      { key: 'mbPerSec', label: 'MB/s delivered', unit: 'MB/s', better: 'higher', targets: { ws: 1.4, [CEILING]: 0.9 } },
       { key: 'cpuUsPerDelivery', label: 'server CPU µs/delivery', unit: 'µs', better: 'lower' },
+      { key: 'p50Us', label: 'p50 latency', unit: 'µs', better: 'lower' },
+      { key: 'p99Us', label: 'p99 latency', unit: 'µs', better: 'lower', targets: { ws: 1 } },
     ],
     connections: 11,
   },
@@ -100,17 +110,29 @@ const SCENARIOS: ScenarioDef[] = [
       { key: 'openMs', label: 'time to open all', unit: 'ms', better: 'lower' },
     ],
     connections: 10_000,
+    skip: [CEILING],
   },
   {
-    id: 'handshake',
-    title: 'handshakes, 5,000 connections opened and joined, 50 at a time',
-    params: { kind: 'handshake', connections: 5000, roomSize: 50, concurrency: 50 },
-    quick: { kind: 'handshake', connections: 1000, roomSize: 50, concurrency: 50 },
+    id: 'handshake-join',
+    title: 'handshakes into existing rooms: 5,000 joins into 100 rooms whose first member is already in, 50 at a time',
+    params: { kind: 'handshake', connections: 5100, roomSize: 51, concurrency: 50, existing: true },
+    quick: { kind: 'handshake', connections: 1020, roomSize: 51, concurrency: 50, existing: true },
     metrics: [
       { key: 'handshakesPerSec', label: 'handshakes/s', unit: '/s', better: 'higher' },
       { key: 'cpuUsPerHandshake', label: 'server CPU µs/handshake', unit: 'µs', better: 'lower', targets: { ws: 0.7 } },
     ],
-    connections: 5000,
+    connections: 5100,
+  },
+  {
+    id: 'handshake-create',
+    title: 'handshakes that create their room: 2,000 joins, each into a new room (a durable room write here, none in the peers), 50 at a time',
+    params: { kind: 'handshake', connections: 2000, roomSize: 1, concurrency: 50 },
+    quick: { kind: 'handshake', connections: 500, roomSize: 1, concurrency: 50 },
+    metrics: [
+      { key: 'handshakesPerSec', label: 'handshakes/s', unit: '/s', better: 'higher' },
+      { key: 'cpuUsPerHandshake', label: 'server CPU µs/handshake', unit: 'µs', better: 'lower' },
+    ],
+    connections: 2000,
   },
 ];
 
@@ -121,10 +143,12 @@ interface Options {
   servers: string[] | null;
   write: boolean;
   replot: boolean;
+  /** Overrides each timed scenario's measuring window (ms), for short runs. */
+  measureMs: number | null;
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { rounds: 3, quick: false, only: null, servers: null, write: true, replot: false };
+  const o: Options = { rounds: 3, quick: false, only: null, servers: null, write: true, replot: false, measureMs: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = (): string => {
@@ -137,10 +161,11 @@ function parseArgs(argv: readonly string[]): Options {
     else if (a === '--only') o.only = value().split(',');
     else if (a === '--servers') o.servers = value().split(',');
     else if (a === '--no-write') o.write = false;
+    else if (a === '--measure-ms') o.measureMs = Math.max(100, Number(value()) || 1000);
     else if (a === '--replot') o.replot = true;
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'npm run bench -- [--rounds N] [--quick] [--only ' + SCENARIOS.map((s) => s.id).join(',') + '] [--servers rooms,ws,ws-frame-once] [--no-write]\n' +
+        'npm run bench -- [--rounds N] [--quick] [--only ' + SCENARIOS.map((s) => s.id).join(',') + '] [--servers rooms,ws,ws-frame-once,ceiling] [--measure-ms MS] [--no-write]\n' +
           'npm run bench -- --replot   (table and docs/bench.svg again from bench/results.json)\n',
       );
       process.exit(0);
@@ -253,7 +278,9 @@ async function main(): Promise<void> {
   for (let round = 1; round <= o.rounds; round++) {
     for (const sc of scenarios) {
       for (const spec of servers) {
-        const params = o.quick ? sc.quick : sc.params;
+        if (sc.skip?.includes(spec.name)) continue;
+        const base = o.quick ? sc.quick : sc.params;
+        const params = o.measureMs !== null && 'measureMs' in base ? { ...base, measureMs: o.measureMs } : base;
         let sample: Sample;
         try {
           const server = await startServer(spec, { nofile, core: 0 });
@@ -312,6 +339,8 @@ interface MetricOut {
   better: 'higher' | 'lower';
   samples: Record<string, (number | null)[]>;
   medians: Record<string, number | null>;
+  /** Largest round over smallest, per server: how much this figure moved between rounds. */
+  spread: Record<string, number | null>;
   ratios: Record<string, number | null>;
   targets: Record<string, { atLeast?: number; atMost?: number; met: boolean }>;
 }
@@ -344,12 +373,14 @@ const orNull = (v: number): number | null => (Number.isFinite(v) ? v : null);
 function summarize(sc: ScenarioDef, byServer: Map<string, Sample[]>, servers: ServerSpec[], candidate: string, peers: string[], quick: boolean): ScenarioOut {
   const metrics: MetricOut[] = [];
   for (const m of sc.metrics) {
-    const mo: MetricOut = { key: m.key, label: m.label, unit: m.unit, better: m.better, samples: {}, medians: {}, ratios: {}, targets: {} };
+    const mo: MetricOut = { key: m.key, label: m.label, unit: m.unit, better: m.better, samples: {}, medians: {}, spread: {}, ratios: {}, targets: {} };
     for (const s of servers) {
       // A run whose deliveries did not check out does not count.
       const xs = (byServer.get(s.name) ?? []).map((x) => (x.result !== null && x.result.verification.ok ? x.result.metrics[m.key] : NaN));
       mo.samples[s.name] = xs.map(orNull);
       mo.medians[s.name] = orNull(median(xs));
+      const ok = xs.filter((x) => Number.isFinite(x) && x > 0);
+      mo.spread[s.name] = ok.length >= 2 ? Math.max(...ok) / Math.min(...ok) : null;
     }
     for (const p of peers) {
       const ratio = num(mo.medians[candidate]) / num(mo.medians[p]);
@@ -377,7 +408,8 @@ function summarize(sc: ScenarioDef, byServer: Map<string, Sample[]>, servers: Se
 
 function tableOf(r: Results): string {
   const names = r.servers.map((s) => s.name);
-  const header = ['scenario', 'metric', ...names, ...r.peers.map((p) => `${r.candidate}/${p}`)];
+  // Against the ceiling the column is a share (1 = as good as the bare relay), the same way up for every metric.
+  const header = ['scenario', 'metric', ...names, ...r.peers.map((p) => (p === CEILING ? 'share of ceiling' : `${r.candidate}/${p}`))];
   const rows: string[][] = [];
   for (const sc of r.scenarios)
     for (const m of sc.metrics)
@@ -386,7 +418,7 @@ function tableOf(r: Results): string {
         m.label,
         ...names.map((n) => fmt(num(m.medians[n]), m.unit)),
         ...r.peers.map((p) => {
-          const ratio = num(m.ratios[p]);
+          const ratio = p === CEILING && m.better === 'lower' ? 1 / num(m.ratios[p]) : num(m.ratios[p]);
           if (!Number.isFinite(ratio)) return 'n/a';
           const t = m.targets[p];
           const goal = t === undefined ? '' : t.atLeast !== undefined ? ` (≥${t.atLeast} ${t.met ? 'ok' : 'MISSED'})` : ` (≤${t.atMost} ${t.met ? 'ok' : 'MISSED'})`;
@@ -415,7 +447,7 @@ function chartOf(r: Results): string | null {
         const ratio = num(m.ratios[p]);
         const t = m.targets[p];
         const target = t === undefined ? null : t.atLeast !== undefined ? t.atLeast : 1 / num(t.atMost);
-        g.bars.push({ peer: p, better: m.better === 'higher' ? ratio : 1 / ratio, target });
+        g.bars.push({ peer: p, better: m.better === 'higher' ? ratio : 1 / ratio, target, yardstick: p === CEILING });
       }
       groups.push(g);
     }
@@ -437,6 +469,15 @@ function report(r: Results, write: boolean): void {
       .filter(([, v]) => num(v) > 0.9)
       .map(([n, v]) => `${s.id}/${n} (${num(v).toFixed(2)})`),
   );
+  if (r.settings.rounds >= 2) {
+    // Run-to-run variance of each scenario's first figure: a server whose figure swings is itself a finding.
+    const lines = r.scenarios.map((sc) => {
+      const m = sc.metrics[0]!;
+      const cells = Object.entries(m.spread ?? {}).map(([n, v]) => `${n} ${v === null ? 'n/a' : `${v.toFixed(2)}x`}`);
+      return `  ${sc.id} · ${m.label}: ${cells.join(', ')}`;
+    });
+    process.stdout.write(`\nspread between rounds (largest / smallest):\n${lines.join('\n')}\n`);
+  }
   if (busy.length > 0) process.stdout.write(`\nload generator near one full core in: ${busy.join(', ')} — there the client may be the limit; CPU per message stays honest.\n`);
   if (!write) return;
   writeFileSync(join(ROOT, 'bench/results.json'), JSON.stringify({ ...r, table }, null, 2) + '\n');

@@ -8,6 +8,8 @@ export interface ChartBar {
   better: number;
   /** The target in the same terms, if there is one. */
   target: number | null;
+  /** A yardstick rather than a rival (the ceiling): below 1× is expected, only a missed target is marked. */
+  yardstick?: boolean;
 }
 
 export interface ChartGroup {
@@ -58,7 +60,7 @@ export function renderChart(input: ChartInput): string {
     parts.push(`<text x="${labelW}" y="${y + h / 2 + 2}" text-anchor="end" class="label">${esc(g.label)}</text>`);
     for (const b of g.bars) {
       const ok = Number.isFinite(b.better) && b.better > 0;
-      const met = ok && (b.target === null ? b.better >= 1 : b.better >= b.target);
+      const met = ok && (b.target === null ? b.better >= 1 || b.yardstick === true : b.better >= b.target);
       if (ok) {
         const x0 = x(1);
         const x1 = x(b.better);
@@ -107,7 +109,7 @@ export function renderChart(input: ChartInput): string {
       return `<rect x="${lx}" y="${top - 30}" width="12" height="12" fill="${shade(p)}"/><text x="${lx + 16}" y="${top - 20}" class="tick">vs ${esc(p)}</text>`;
     })
     .join('');
-  const height = bottom + 52;
+  const height = bottom + 66;
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, -apple-system, 'Segoe UI', sans-serif">`,
     '<style>.label{font-size:12px;fill:#222}.value{font-size:11px;fill:#222}.miss{fill:#c0392b;font-weight:bold}.tick{font-size:11px;fill:#555}' +
@@ -118,7 +120,7 @@ export function renderChart(input: ChartInput): string {
     legend,
     `<line x1="${16 + peers.length * 150 + 6}" x2="${16 + peers.length * 150 + 6}" y1="${top - 31}" y2="${top - 19}" class="target"/>` +
       `<text x="${16 + peers.length * 150 + 12}" y="${top - 20}" class="tick">target</text>`,
-    `<text x="${16 + peers.length * 150 + 70}" y="${top - 20}" class="tick">right of the black 1× line is better · log scale · red: short of the target (or of 1× where none)</text>`,
+    `<text x="16" y="${height - 24}" font-size="11" fill="#777">Right of the black 1× line is better · log scale · red: short of the target, or of 1× where there is none (against the ceiling, a yardstick, only targets count).</text>`,
     ...axis,
     ...parts,
     `<text x="16" y="${height - 10}" font-size="11" fill="#777">Times better = ratio for higher-is-better metrics, inverse ratio for lower-is-better ones; medians of interleaved rounds. Written by bench/run.ts.</text>`,

@@ -71,6 +71,13 @@ export interface HandshakeParams {
   connections: number;
   roomSize: number;
   concurrency: number;
+  /**
+   * True: each room's first member joins before the clock starts, and only joins
+   * into existing rooms are measured (the protocol's own cost). False or absent:
+   * every join counts, including those that create their room (set roomSize 1 to
+   * measure creation alone: a durable room write in this server, none in the peers).
+   */
+  existing?: boolean;
 }
 
 export type Params = FloodParams | RoomsParams | RoomsMaxParams | IdleParams | HandshakeParams;
@@ -447,11 +454,16 @@ export async function idle(t: Target, p: IdleParams): Promise<ScenarioResult> {
 export async function handshake(t: Target, p: HandshakeParams): Promise<ScenarioResult> {
   const shared = new Shared();
   const rs = idleRooms(p.connections, p.roomSize, shared);
-  const all = rs.flat();
+  const firsts = p.existing === true ? rs.map((r) => r[0]!) : [];
+  const measured = p.existing === true ? rs.flatMap((r) => r.slice(1)) : rs.flat();
+  if (firsts.length > 0) {
+    await openAll(firsts, t.host, t.port, roomPath, p.concurrency);
+    await sleep(200); // room creations are written (and their 101s sent) before the clock starts
+  }
   const cpu0 = serverCpu(t);
   const cli0 = process.cpuUsage();
   const t0 = performance.now();
-  await openAll(all, t.host, t.port, roomPath, p.concurrency);
+  await openAll(measured, t.host, t.port, roomPath, p.concurrency);
   const t1 = performance.now();
   const cpu1 = serverCpu(t);
   const clientCpu = clientCpuSince(cli0, t1 - t0);
@@ -460,9 +472,9 @@ export async function handshake(t: Target, p: HandshakeParams): Promise<Scenario
   closeAll(rs);
   return {
     metrics: {
-      connections: p.connections,
-      handshakesPerSec: p.connections / ((t1 - t0) / 1000),
-      cpuUsPerHandshake: (cpu1 - cpu0) / p.connections,
+      connections: measured.length,
+      handshakesPerSec: measured.length / ((t1 - t0) / 1000),
+      cpuUsPerHandshake: (cpu1 - cpu0) / measured.length,
     },
     clientCpu,
     verification,

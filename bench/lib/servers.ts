@@ -57,10 +57,15 @@ export function oursSpec(): ServerSpec {
   };
 }
 
+/** The minimal relay every figure is also compared with: the most one Node process can do here. */
+export const CEILING = 'ceiling';
+
 export function peerSpecs(): ServerSpec[] {
   return [
     { name: 'ws', command: tsxNode('bench/peers/ws-server.ts', '--port', '0'), env: {}, dataDir: false },
     { name: 'ws-frame-once', command: tsxNode('bench/peers/ws-frame-once.ts', '--port', '0'), env: {}, dataDir: false },
+    // The yardstick, not a competitor: a bare relay with nothing but framing (bench/peers/ceiling.ts).
+    { name: CEILING, command: tsxNode('bench/peers/ceiling.ts', '--port', '0'), env: {}, dataDir: false },
   ];
 }
 

@@ -85,16 +85,36 @@ function findHeadEnd(bytes: Buffer, from: number): { headLength: number; termina
   return null;
 }
 
+/** The lines of a head: split at LF, one CR before it dropped; read in place, no array of lines. */
+class Lines {
+  private position = 0;
+  constructor(private readonly text: string) {}
+
+  get more(): boolean {
+    return this.position <= this.text.length;
+  }
+
+  next(): string {
+    const { text, position } = this;
+    let lf = text.indexOf('\n', position);
+    if (lf === -1) lf = text.length;
+    this.position = lf + 1;
+    return text.slice(position, lf > position && text.charCodeAt(lf - 1) === 13 ? lf - 1 : lf);
+  }
+}
+
 function parseHead(text: string): HttpRequestHead | { status: 400 | 505; reason: string } {
-  const lines = text.split('\n').map((line) => (line.endsWith('\r') ? line.slice(0, -1) : line));
+  const lines = new Lines(text);
+  let first = lines.next();
   // RFC 9112 section 2.2: a server SHOULD ignore at least one empty line before the request line.
-  while (lines.length > 0 && lines[0] === '') lines.shift();
-  const requestLine = REQUEST_LINE.exec(lines[0] ?? '');
+  while (first === '' && lines.more) first = lines.next();
+  const requestLine = REQUEST_LINE.exec(first);
   if (!requestLine) return { status: 400, reason: 'malformed request line' };
   const [, method, target, major, minor] = requestLine;
   if (major !== '1') return { status: 505, reason: 'only HTTP/1.x is served here' };
   const headers = new Map<string, string>();
-  for (const line of lines.slice(1)) {
+  while (lines.more) {
+    const line = lines.next();
     const colon = line.indexOf(':');
     // RFC 9112 section 5.2: obsolete line folding is refused rather than guessed at.
     if (line.startsWith(' ') || line.startsWith('\t')) return { status: 400, reason: 'obsolete header line folding' };

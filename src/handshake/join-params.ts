@@ -5,6 +5,8 @@ export const ROOM_KEY_PATTERN = /^[A-Za-z0-9_.~-]{1,128}$/;
 const MAX_NAME_CHARS = 64;
 // Control characters, lone surrogates, line/paragraph separators and unassigned code points are not printable.
 const NON_PRINTABLE = /[\p{Cc}\p{Cs}\p{Zl}\p{Zp}\p{Cn}]/u;
+/** Names in printable ASCII (most of them) pass without the Unicode property check. */
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
 export type QueryParse = { ok: true; params: Map<string, string[]> } | { ok: false; reason: string };
 
@@ -20,8 +22,8 @@ export function parseQuery(query: string): QueryParse {
     let name: string;
     let value: string;
     try {
-      name = decodeURIComponent(rawName.replaceAll('+', ' '));
-      value = decodeURIComponent(rawValue.replaceAll('+', ' '));
+      name = formDecode(rawName);
+      value = formDecode(rawValue);
     } catch {
       return { ok: false, reason: 'query string has malformed percent-encoding or invalid UTF-8' };
     }
@@ -32,6 +34,12 @@ export function parseQuery(query: string): QueryParse {
   return { ok: true, params };
 }
 
+/** '+' is a space and %XX a byte; a component with neither (the usual room key and name) is already decoded. */
+function formDecode(raw: string): string {
+  if (!raw.includes('%') && !raw.includes('+')) return raw;
+  return decodeURIComponent(raw.replaceAll('+', ' '));
+}
+
 export type JoinParams = { ok: true; room: string; name: string } | { ok: false; reason: string };
 
 export function readJoinParams(params: Map<string, string[]>): JoinParams {
@@ -40,9 +48,10 @@ export function readJoinParams(params: Map<string, string[]>): JoinParams {
   if (!ROOM_KEY_PATTERN.test(room)) return { ok: false, reason: 'room must be 1-128 characters from A-Z a-z 0-9 _ - . ~' };
   const name = single(params, 'name');
   if (typeof name !== 'string') return name;
-  const chars = [...name].length;
+  // Code points, not UTF-16 units; at most 64 units is at most 64 code points, so only longer names are counted.
+  const chars = name.length <= MAX_NAME_CHARS ? name.length : [...name].length;
   if (chars < 1 || chars > MAX_NAME_CHARS) return { ok: false, reason: `name must be 1-${MAX_NAME_CHARS} characters` };
-  if (NON_PRINTABLE.test(name)) return { ok: false, reason: 'name must be printable (no control characters)' };
+  if (!PRINTABLE_ASCII.test(name) && NON_PRINTABLE.test(name)) return { ok: false, reason: 'name must be printable (no control characters)' };
   return { ok: true, room, name };
 }
 

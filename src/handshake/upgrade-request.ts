@@ -30,6 +30,13 @@ export type RequestDecision =
       extensions: string | undefined;
     };
 
+/** Whether a comma-separated header holds `token` (lower case); the common single-token value is checked without splitting. */
+function hasToken(value: string | undefined, token: string): boolean {
+  if (value === undefined) return false;
+  if (value.length === token.length && value.toLowerCase() === token) return true;
+  return headerTokens(value).includes(token);
+}
+
 /** A comma-separated header as lower-case tokens (RFC 9110 section 5.6.1). */
 export function headerTokens(value: string | undefined): string[] {
   return value === undefined ? [] : value.split(',').map((token) => token.trim().toLowerCase()).filter(Boolean);
@@ -54,8 +61,8 @@ export function decideRequest(head: HttpRequestHead, policy: UpgradePolicy): Req
   if (head.method !== 'GET') return refuse(400, 'a WebSocket handshake must be a GET request');
   if (head.version !== '1.1') return refuse(400, 'a WebSocket handshake needs HTTP/1.1');
   if (!headers.has('host')) return refuse(400, 'missing Host header');
-  if (!headerTokens(headers.get('upgrade')).includes('websocket')) return refuse(400, 'Upgrade header must be "websocket"');
-  if (!headerTokens(headers.get('connection')).includes('upgrade')) return refuse(400, 'Connection header must include "Upgrade"');
+  if (!hasToken(headers.get('upgrade'), 'websocket')) return refuse(400, 'Upgrade header must be "websocket"');
+  if (!hasToken(headers.get('connection'), 'upgrade')) return refuse(400, 'Connection header must include "Upgrade"');
   const key = headers.get('sec-websocket-key');
   if (key === undefined) return refuse(400, 'missing Sec-WebSocket-Key header');
   if (!isValidWebSocketKey(key)) return refuse(400, 'Sec-WebSocket-Key must be base64 of 16 bytes');

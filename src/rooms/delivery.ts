@@ -3,7 +3,7 @@
 // protocol code. Each relayed message is encoded once per mode, not per receiver.
 
 import { COMPRESS_THRESHOLD, type CompressionStats, deflateMessage } from '../extensions/permessage-deflate';
-import { encodeFrame } from '../frames/frame-encoder';
+import { encodeFrame, encodeHeader } from '../frames/frame-encoder';
 import { Opcode, type DataOpcode } from '../frames/opcodes';
 import { messageFrame, presenceFrame } from './json-protocol';
 import type { RoomMember } from './member';
@@ -33,7 +33,7 @@ export class LocalDelivery implements RoomDelivery {
     for (const member of room.members) {
       if (member === sender) continue;
       if (member.mode === 'raw') {
-        member.deliver(raw.frameFor(member.deflateWindowBits));
+        raw.deliverTo(member);
       } else {
         json ??= new EncodedOnce(Opcode.Text, jsonMessageBody(message), this.stats);
         member.deliver(json.frameFor(member.deflateWindowBits));
@@ -60,6 +60,9 @@ function jsonMessageBody(message: RoomMessage): Buffer {
   return Buffer.from(body);
 }
 
+/** Payloads from this size are sent as header + payload: copying them costs more than a second buffer in a writev. */
+const SPLIT_BYTES = 16 * 1024;
+
 /**
  * One message's frames, each built at most once: plain, and compressed per window
  * size (RFC 7692; our messages never depend on earlier ones, so compressed bytes
@@ -67,6 +70,7 @@ function jsonMessageBody(message: RoomMessage): Buffer {
  */
 class EncodedOnce {
   private plain: Buffer | null = null;
+  private plainHeader: Buffer | null = null;
   private compressed: Map<number, Buffer | null> | null = null;
 
   constructor(
@@ -74,6 +78,15 @@ class EncodedOnce {
     private readonly payload: Buffer,
     private readonly stats: CompressionStats | null,
   ) {}
+
+  /** A large plain payload goes as header + payload, not copied into a frame, to members that take parts. */
+  deliverTo(member: RoomMember): void {
+    if (member.deliverParts !== undefined && member.deflateWindowBits === 0 && this.payload.length >= SPLIT_BYTES) {
+      member.deliverParts((this.plainHeader ??= encodeHeader(this.opcode, this.payload.length)), this.payload);
+    } else {
+      member.deliver(this.frameFor(member.deflateWindowBits));
+    }
+  }
 
   frameFor(deflateWindowBits: number): Buffer {
     if (deflateWindowBits === 0 || this.payload.length < COMPRESS_THRESHOLD) return (this.plain ??= encodeFrame(this.opcode, this.payload));

@@ -10,4 +10,10 @@ export interface RoomMember {
   readonly deflateWindowBits: number;
   /** Queues an already-encoded frame for this member; the same bytes may go to many members. */
   deliver(frame: Buffer): void;
+  /**
+   * Optional: queues one frame given as its header and its payload, to be written
+   * back to back (a large payload is then never copied into a frame). Members
+   * without it get `deliver` with the two joined.
+   */
+  deliverParts?(header: Buffer, payload: Buffer): void;
 }

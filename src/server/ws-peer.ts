@@ -38,6 +38,13 @@ const SLOW_GRACE_MS = 1000;
 /** Writes up to this size are joined into one buffer; larger batches go out corked. */
 const COALESCE_BYTES = 64 * 1024;
 
+/**
+ * A batch this large leaves at once instead of at the end of the turn: holding it
+ * gains no syscalls worth having, and one read that completes a large message would
+ * otherwise make every receiver wait for all the reads (and relays) after it.
+ */
+export const FLUSH_NOW_BYTES = 64 * 1024;
+
 /** "address:port" of a socket's peer, for logs; "client via proxy:port" when a trusted proxy named the client. */
 export function remoteOf(socket: Socket): string {
   const direct = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
@@ -118,15 +125,36 @@ export class WsPeer implements RoomMember, ConnectionOutput {
     this.conn.sendEncoded(frame);
   }
 
+  deliverParts(header: Buffer, payload: Buffer): void {
+    if (this.conn.state !== 'open') return;
+    this.ctx.metrics.messagesOut++;
+    // The two are queued back to back in this turn: nothing can come between them.
+    if (!this.queueBytes(header, false)) return;
+    this.queueBytes(payload, true);
+    if (this.ctx.trace !== null) this.ctx.trace(`→ ${this.remote} ${describeFrameOrHead(Buffer.concat([header, payload.subarray(0, 16)]))}`);
+    this.checkBacklog();
+  }
+
   // --- ConnectionOutput
 
   write(bytes: Buffer): void {
-    if (this.socket.destroyed) return;
+    if (!this.queueBytes(bytes, true)) return;
+    if (this.ctx.trace !== null) this.ctx.trace(`→ ${this.remote} ${describeFrameOrHead(bytes)}`);
+    this.checkBacklog();
+  }
+
+  /** Adds to this turn's batch; sends the batch now once it is large (`mayFlush`: this ends a frame). */
+  private queueBytes(bytes: Buffer, mayFlush: boolean): boolean {
+    if (this.socket.destroyed) return false;
     if (this.queue.length === 0) this.ctx.batcher.mark(this);
     this.queue.push(bytes);
     this.queuedBytes += bytes.length;
-    if (this.ctx.trace !== null) this.ctx.trace(`→ ${this.remote} ${describeFrameOrHead(bytes)}`);
-    // The hard bound, for memory: everything owed, this turn's burst included.
+    if (mayFlush && this.queuedBytes >= FLUSH_NOW_BYTES) this.flush();
+    return true;
+  }
+
+  /** The hard bound, for memory: everything owed, this turn's burst included. */
+  private checkBacklog(): void {
     const { maxBufferedBytes, maxMessageBytes } = this.ctx.settings;
     if (this.queuedBytes + this.socket.writableLength > 2 * maxBufferedBytes + maxMessageBytes && !this.droppedAsSlow) this.dropAsSlow();
   }

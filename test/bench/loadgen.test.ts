@@ -20,6 +20,7 @@ const small = {
   rooms: { kind: 'rooms', rooms: 6, members: 3, size: 64, rate: 400, warmupMs: 30, measureMs: 200 },
   idle: { kind: 'idle', connections: 40, roomSize: 10, concurrency: 10, settleMs: 10 },
   handshake: { kind: 'handshake', connections: 30, roomSize: 5, concurrency: 5 },
+  handshakeExisting: { kind: 'handshake', connections: 30, roomSize: 5, concurrency: 5, existing: true },
 } satisfies Record<string, Params>;
 
 function assertAllDelivered(r: ScenarioResult, what: string): void {
@@ -50,6 +51,12 @@ async function checkServer(target: Target, name: string): Promise<void> {
 
   const h = await runScenario(target, small.handshake);
   assertAllDelivered(h, `${name} handshake`);
+  assert.is(h.metrics.connections, 30, `${name}: every join counted`);
+
+  // Into existing rooms: each room's first member joins before the clock, the other 4 of 5 are measured.
+  const e = await runScenario(target, small.handshakeExisting);
+  assertAllDelivered(e, `${name} handshake into existing rooms`);
+  assert.is(e.metrics.connections, 24, `${name}: only joins into existing rooms counted`);
 }
 
 // Our server (src/main.ts, started exactly as `npm run bench` starts it) and both ws peers.

@@ -1,7 +1,7 @@
 import * as fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { encodeFrame, headerLengthFor } from '../../src/frames/frame-encoder';
+import { encodeFrame, encodeHeader, headerLengthFor } from '../../src/frames/frame-encoder';
 import { FrameParser } from '../../src/frames/frame-parser';
 import { ProtocolError } from '../../src/frames/protocol-error';
 import { hex } from './bytes';
@@ -49,6 +49,21 @@ test('property: encoder -> parser round-trips every opcode, length and mask', ()
       assert.ok(frame.payload.equals(body));
     }),
     { numRuns: 150 },
+  );
+});
+
+
+test('encodeHeader followed by the payload is encodeFrame byte for byte (every length encoding, fin and rsv1)', () => {
+  const lengths = fc.oneof(fc.integer({ min: 0, max: 300 }), fc.constantFrom(125, 126, 127, 65535, 65536, 65537, 256 * 1024), fc.integer({ min: 0, max: 200_000 }));
+  fc.assert(
+    fc.property(lengths, fc.constantFrom(0, 1, 2), fc.boolean(), fc.boolean(), (length, opcode, fin, rsv1) => {
+      const payload = Buffer.alloc(length, 0x5a);
+      const whole = encodeFrame(opcode, payload, { fin, rsv1 });
+      const header = encodeHeader(opcode, length, { fin, rsv1 });
+      assert.is(header.length, headerLengthFor(length, false));
+      assert.ok(Buffer.concat([header, payload]).equals(whole), `length ${length}`);
+    }),
+    { numRuns: 300 },
   );
 });
 

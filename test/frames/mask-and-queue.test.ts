@@ -3,6 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ByteQueue } from '../../src/frames/byte-queue';
 import { applyMask } from '../../src/frames/mask';
+import { simdXor } from '../../src/frames/simd-xor';
 
 function maskSlow(bytes: Uint8Array, mask: Uint8Array, phase: number): Buffer {
   return Buffer.from(bytes.map((b, i) => b ^ mask[(i + phase) % 4]!));
@@ -43,6 +44,31 @@ test('forEachRun visits exactly the requested positions across chunks', () => {
   const seen: string[] = [];
   q.forEachRun(1, 6, (chunk, from, to, position) => seen.push(`${position}:${chunk.subarray(from, to).toString()}`));
   assert.equal(seen, ['1:c', '2:def', '5:g']);
+});
+
+
+test('property: long runs (the WebAssembly SIMD path, several blocks) equal byte-at-a-time masking', () => {
+  assert.ok(simdXor !== null, 'Node 20 has WebAssembly SIMD: the path under test is the one taken');
+  fc.assert(
+    fc.property(
+      fc.oneof(fc.integer({ min: 1000, max: 5000 }), fc.integer({ min: 65_000, max: 200_000 })),
+      fc.uint8Array({ minLength: 4, maxLength: 4 }),
+      fc.nat(3),
+      fc.nat(7),
+      fc.nat(255),
+      (length, mask, phase, offset, seed) => {
+        const bytes = Buffer.alloc(length);
+        for (let i = 0; i < length; i++) bytes[i] = (i * 131 + seed) & 0xff;
+        const padded = Buffer.alloc(length + offset + 5, 0xee);
+        bytes.copy(padded, offset);
+        applyMask(padded, offset, offset + length, mask, phase);
+        assert.ok(padded.subarray(offset, offset + length).equals(maskSlow(bytes, mask, phase)), `length ${length}, phase ${phase}, offset ${offset}`);
+        assert.ok(padded.subarray(offset + length).equals(Buffer.alloc(5, 0xee)), 'nothing past the run touched');
+        assert.ok(padded.subarray(0, offset).equals(Buffer.alloc(offset, 0xee)), 'nothing before the run touched');
+      },
+    ),
+    { numRuns: 40 },
+  );
 });
 
 test.run();
