@@ -45,6 +45,8 @@ export interface JsonMember {
   client: RawClient;
   welcome: Record<string, unknown>;
   next(): Promise<Record<string, unknown>>;
+  /** The next frame of this type, skipping others (presence frames interleave). */
+  nextOf(type: string): Promise<Record<string, unknown>>;
   send(value: unknown): void;
 }
 
@@ -53,7 +55,13 @@ export async function jsonMember(port: number, room: string, name: string, optio
   if (response.status !== 101) throw new Error(`expected 101, got ${response.status}: ${response.body.toString('utf8').trim()}`);
   const next = async () => JSON.parse((await client.message()).payload.toString('utf8')) as Record<string, unknown>;
   const welcome = await next();
-  return { client, welcome, next, send: (value) => client.send(text(JSON.stringify(value))) };
+  const nextOf = async (type: string) => {
+    for (;;) {
+      const frame = await next();
+      if (frame.type === type) return frame;
+    }
+  };
+  return { client, welcome, next, nextOf, send: (value) => client.send(text(JSON.stringify(value))) };
 }
 
 export async function rawMember(port: number, room: string, name: string, options: JoinOptions = {}): Promise<RawClient> {
