@@ -15,6 +15,8 @@ export interface JoinOptions {
   json?: boolean;
   localAddress?: string;
   headers?: Record<string, string | null>;
+  /** how long to wait for the answer (default 3 s; secret checks queue up under load) */
+  timeoutMs?: number;
 }
 
 export function joinOptions(room: string, name: string, options: JoinOptions = {}): HandshakeOptions {
@@ -31,7 +33,7 @@ export function joinOptions(room: string, name: string, options: JoinOptions = {
 
 /** The handshake answer; the client is destroyed unless it is a 101. */
 export async function attempt(port: number, room: string, name: string, options: JoinOptions = {}): Promise<{ response: HttpAnswer; client: RawClient }> {
-  const { client, response } = await RawClient.open(port, joinOptions(room, name, options));
+  const { client, response } = await RawClient.open(port, joinOptions(room, name, options), options.timeoutMs ?? 10_000);
   if (response.status !== 101) client.destroy();
   return { response, client };
 }
