@@ -8,8 +8,8 @@ export const AUTH_SUBPROTOCOL_PREFIX = 'rooms.auth.';
 /** Query parameters that look like credentials: refused before anything is logged. */
 const CREDENTIAL_PARAMS = ['secret', 'password', 'token'];
 
-/** Longest credential accepted at all: a secret is 1-256 characters, an owner token 43, a join token a few hundred bytes. */
-export const MAX_CREDENTIAL_BYTES = 4096;
+/** A safety net only (the request head is bounded by MAX_HEADER_BYTES): secrets and tokens have their own, lower limits. */
+export const MAX_CREDENTIAL_BYTES = 16384;
 
 export type CredentialResult = { ok: true; credential: string | null } | { ok: false; reason: string };
 
