@@ -49,17 +49,20 @@ export class AccessGate {
 
   async decide(request: JoinRequest, existing: RoomAccess | null): Promise<AccessGrant> {
     const { room, address, credential } = request;
+    // A blocked (room, address) pair is refused before any secret is checked. Credentials
+    // nobody can guess (a valid join token, the owner token) still pass, so a neighbour
+    // guessing behind the same NAT cannot lock the owner out.
     const blocked = this.attempts.blockedFor(room, address, this.now());
-    if (blocked > 0) return this.tooMany(blocked);
 
     // A JWT-shaped credential is a join token when a key is configured (the contract's classification).
     let tokenRole: JoinRole | null = null;
     if (credential !== null && this.tokens?.configured === true && looksLikeJwt(credential)) {
       const check = await this.tokens.verify(credential, room, request.name);
-      if (!check.ok) return this.wrong(request, check.status, check.reason);
+      if (!check.ok) return blocked > 0 ? this.tooMany(blocked) : this.wrong(request, check.status, check.reason);
       tokenRole = check.role;
     }
     if (this.requireToken && tokenRole === null) {
+      if (blocked > 0) return this.tooMany(blocked);
       if (credential !== null) return this.wrong(request, 401, 'this server admits only with a valid join token');
       return refuse(401, 'this server admits only with a valid join token (Authorization: Bearer JWT)', { 'WWW-Authenticate': 'Bearer realm="rooms"' });
     }
@@ -82,6 +85,7 @@ export class AccessGate {
       return admitted(tokenRole);
     }
     if (credential !== null && ownerTokenMatches(credential, existing.ownerTokenHash)) return admitted('owner');
+    if (blocked > 0) return this.tooMany(blocked);
     if (existing.locked) return refuse(423, 'the room is locked by its owner');
     if (existing.secretHash === null) return admitted('member');
     if (credential === null) return refuse(401, 'this room is protected: give its secret as Authorization: Bearer SECRET or the rooms.auth. subprotocol', { 'WWW-Authenticate': 'Bearer realm="rooms"' });

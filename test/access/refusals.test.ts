@@ -90,7 +90,7 @@ test('joining an unprotected room with a secret joins it; welcome.protected is f
 });
 
 test(`brute force: the ${MAX_WRONG + 1}th wrong credential is 429 for that room and address only`, async () => {
-  await rawMember(ts.port, 'bf', 'ada', { bearer: 'the-real-secret' });
+  const owner = await jsonMember(ts.port, 'bf', 'ada', { bearer: 'the-real-secret' });
   await rawMember(ts.port, 'bf-other', 'ada', { bearer: 'the-real-secret' });
   for (let i = 1; i <= MAX_WRONG; i++) assert.is((await refusal(ts.port, 'bf', 'eve', { bearer: `guess-${i}` })).status, 403, `guess ${i}`);
   const blocked = await refusal(ts.port, 'bf', 'eve', { bearer: 'guess-11' });
@@ -100,6 +100,9 @@ test(`brute force: the ${MAX_WRONG + 1}th wrong credential is 429 for that room 
   assert.ok(retry > 500 && retry <= 600, `Retry-After ${retry}`);
   // Blocked even with the right secret, from this address, for this room...
   assert.is((await refusal(ts.port, 'bf', 'eve', { bearer: 'the-real-secret' })).status, 429);
+  assert.is((await refusal(ts.port, 'bf', 'eve')).status, 429);
+  // The owner token cannot be guessed: it still passes from the blocked address.
+  assert.is((await attempt(ts.port, 'bf', 'ada', { bearer: owner.welcome.ownerToken as string })).response.status, 101);
   // ...but another room from the same address is unaffected,
   assert.is((await refusal(ts.port, 'bf-other', 'eve', { bearer: 'guess' })).status, 403);
   assert.is((await attempt(ts.port, 'bf-other', 'eve', { bearer: 'the-real-secret' })).response.status, 101);
