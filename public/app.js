@@ -502,11 +502,18 @@ function handleFrame(frame) {
       if (typeof frame.ownerToken === 'string') {
         // This join created the room: keep the owner key in this browser, show a generated secret once.
         saveOwnerToken(session.room, frame.ownerToken);
-        if (session.usedOwnerToken && !session.secret) sendCommand({ type: 'set_secret', secret: null });
+        if (session.usedOwnerToken) {
+          // An owner key kept from a room since closed created this one, as its secret: put the
+          // secret the user meant (or none) in its place.
+          sendCommand({ type: 'set_secret', secret: session.secret || null });
+          session.protected = Boolean(session.secret);
+        }
         if (session.secretToShow && session.protected) showSecretOnce(session.secretToShow);
       } else if (!session.protected && session.secret && !again) {
         addNotice('This room is not protected: the secret you gave protects nothing.', 'warn');
       }
+      // A kept owner key that no longer makes us the owner belongs to a room since closed.
+      if (session.usedOwnerToken && session.role !== 'owner') forgetOwnerToken(session.room);
       session.secretToShow = '';
       renderAccess();
       setState('open', 'Open');
