@@ -45,3 +45,12 @@ CREATE TABLE IF NOT EXISTS rooms (
   PRIMARY KEY (room_key),
   KEY rooms_status_activity (status, last_activity)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- @step 2: room access control (src/access)
+-- secret_hash: "scrypt$N$r$p$SALT$HASH" of the room secret (NULL: not protected);
+--   never the secret itself.
+-- owner_token_hash: hex SHA-256 of the owner token handed to the creator once.
+-- locked: 1 while the owner has locked the room against new joins.
+ALTER TABLE rooms ADD COLUMN IF NOT EXISTS secret_hash VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NULL;
+ALTER TABLE rooms ADD COLUMN IF NOT EXISTS owner_token_hash CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NULL;
+ALTER TABLE rooms ADD COLUMN IF NOT EXISTS locked TINYINT(1) NOT NULL DEFAULT 0;

@@ -4,6 +4,12 @@
 //                    message {from, text, ts}, error {code, message}
 //   client → server: message {text}
 // All text from the network is inserted with textContent, never as HTML.
+// Room secrets and the owner's controls: access.js.
+
+import {
+  OWNER_CLOSES, explainRefusal, forgetOwnerToken, generateSecret, protocolsFor, redactForPanel, saveOwnerToken, savedOwnerToken,
+  secretFromLocation, serverReachable, shareLinkWithSecret,
+} from './access.js';
 
 const SUBPROTOCOL = 'rooms.v1.json';
 const ROOM_RE = /^[A-Za-z0-9_.~-]{1,128}$/;
@@ -75,6 +81,20 @@ const ui = {
   memberCount: $('member-count'),
   frames: $('frames'),
   clearLog: $('clear-log'),
+  secret: $('secret'),
+  generateSecret: $('generate-secret'),
+  accessError: $('access-error'),
+  secretOnce: $('secret-once'),
+  secretOnceValue: $('secret-once-value'),
+  secretOnceLink: $('secret-once-link'),
+  copySecret: $('copy-secret'),
+  copySecretLink: $('copy-secret-link'),
+  ownerControls: $('owner-controls'),
+  roomState: $('room-state'),
+  lockRoom: $('lock-room'),
+  rotateSecret: $('rotate-secret'),
+  removeSecret: $('remove-secret'),
+  closeRoom: $('close-room'),
 };
 
 /** Everything about the current session; one object so state changes are easy to follow. */
@@ -94,6 +114,18 @@ const session = {
   retryTimer: 0,
   countdownTimer: 0,
   retryAt: 0,
+  /** The secret typed or generated for this room (memory only, never in a URL the server sees). */
+  secret: '',
+  /** A secret this page generated: shown once, when the room it protects is created. */
+  secretToShow: '',
+  role: 'member',
+  locked: false,
+  protected: false,
+  /** This attempt got its 101; refusals never do. */
+  opened: false,
+  usedOwnerToken: false,
+  /** Refused joins in a row (the browser cannot tell which refusal: access.js explainRefusal). */
+  refusals: 0,
 };
 
 // ---------------------------------------------------------------- room key & link
@@ -240,6 +272,12 @@ function renderMembers() {
       youMarked = true;
       li.classList.add('you');
       li.append(' ', el('span', 'tag', '(you)'));
+    } else if (session.role === 'owner' && name !== session.you) {
+      const kick = el('button', 'kick', 'Remove');
+      kick.type = 'button';
+      kick.setAttribute('aria-label', `Remove ${name} from the room`);
+      kick.addEventListener('click', () => sendCommand({ type: 'kick', name }));
+      li.append(' ', kick);
     }
     ui.members.append(li);
   }
@@ -329,10 +367,15 @@ function connect() {
   session.welcomed = false;
   const url = socketUrl(session.room, session.name);
   setState('connecting', session.everWelcomed ? 'Reconnecting…' : 'Connecting…');
-  logFrame('•', 'connect', `${url}  (subprotocol ${SUBPROTOCOL})`);
+  // The owner token (kept from this room's creation) opens the room as its owner; else the secret, if any.
+  const ownerToken = savedOwnerToken(session.room);
+  const credential = ownerToken || session.secret;
+  session.usedOwnerToken = Boolean(ownerToken);
+  session.opened = false;
+  logFrame('•', 'connect', `${url}  (subprotocol ${SUBPROTOCOL}${credential ? `, ${ownerToken ? 'owner key' : 'secret'} offered as rooms.auth.…` : ''})`);
   let ws;
   try {
-    ws = new WebSocket(url, SUBPROTOCOL);
+    ws = new WebSocket(url, protocolsFor(SUBPROTOCOL, credential));
   } catch (err) {
     logFrame('•', 'error', String(err));
     setState('closed', `Closed: ${String(err)}`);
@@ -343,6 +386,7 @@ function connect() {
 
   ws.addEventListener('open', () => {
     if (session.ws !== ws) return;
+    session.opened = true;
     logFrame('•', 'open', `subprotocol: ${ws.protocol || '(none)'}; extensions: ${ws.extensions || '(none)'}`);
     setState('open', 'Open, waiting for welcome…');
   });
@@ -361,7 +405,7 @@ function connect() {
       return;
     }
     const type = frame && typeof frame === 'object' && typeof frame.type === 'string' ? frame.type : '(no type)';
-    logFrame('←', type, event.data);
+    logFrame('←', type, redactForPanel(event.data));
     handleFrame(frame);
   });
 
@@ -378,6 +422,16 @@ function connect() {
     if (session.ws !== ws) return; // a socket the user already left
     session.ws = null;
     session.welcomed = false;
+    if (OWNER_CLOSES[event.code]) {
+      if (event.code === 4002) forgetOwnerToken(session.room);
+      setState('closed', `Closed (${text})`);
+      addNotice(OWNER_CLOSES[event.code], 'error');
+      return;
+    }
+    if (event.code === 1006 && !session.opened) {
+      void refusedOrUnreachable(text);
+      return;
+    }
     if (RETRY_CODES.has(event.code)) {
       if (session.everWelcomed && session.attempt === 0) addNotice(`Disconnected (${text}).`, 'warn');
       scheduleReconnect(text);
@@ -386,6 +440,46 @@ function connect() {
       addNotice(`The server closed the connection (${text}).`, event.code === 1000 ? 'info' : 'error');
     }
   });
+}
+
+/** A connection that never opened: a refusal if the server answers /healthz, else the network (retry). */
+async function refusedOrUnreachable(text) {
+  const room = session.room;
+  if (!(await serverReachable())) return scheduleReconnect(text);
+  if (session.room !== room || session.state === 'idle') return;
+  session.refusals += 1;
+  const sentSecret = Boolean(session.secret) && !session.usedOwnerToken;
+  const why = explainRefusal({ sentSecret, usedOwnerToken: session.usedOwnerToken, failures: session.refusals });
+  // A stale owner key must not be offered again and again: it counts as a wrong credential.
+  if (session.usedOwnerToken) forgetOwnerToken(room);
+  leave();
+  ui.accessError.textContent = why;
+  ui.accessError.hidden = false;
+  ui.secret.focus();
+}
+
+function renderAccess() {
+  const owner = session.role === 'owner';
+  ui.ownerControls.hidden = !owner;
+  ui.roomState.textContent = `${session.protected ? 'Protected by a secret' : 'Open to anyone with the key'}${session.locked ? ' · locked: no one new can join' : ''}`;
+  ui.lockRoom.textContent = session.locked ? 'Unlock the room' : 'Lock the room';
+  ui.removeSecret.disabled = !session.protected;
+  ui.rotateSecret.textContent = session.protected ? 'Change the secret' : 'Protect with a secret';
+  renderMembers();
+}
+
+function showSecretOnce(secret) {
+  ui.secretOnceValue.value = secret;
+  ui.secretOnceLink.value = shareLinkWithSecret(session.room, secret);
+  ui.secretOnce.hidden = false;
+}
+
+function sendCommand(command) {
+  const ws = session.ws;
+  if (!ws || ws.readyState !== WebSocket.OPEN) return addNotice('Not connected: try again once the room is open.', 'warn');
+  const payload = JSON.stringify(command);
+  ws.send(payload);
+  logFrame('→', command.type, redactForPanel(payload));
 }
 
 function handleFrame(frame) {
@@ -402,7 +496,26 @@ function handleFrame(frame) {
       session.attempt = 0;
       ui.whereName.textContent = session.you;
       if (typeof frame.room === 'string') ui.whereRoom.textContent = frame.room;
-      renderMembers();
+      session.role = frame.role === 'owner' ? 'owner' : 'member';
+      session.protected = frame.protected === true;
+      session.refusals = 0;
+      if (typeof frame.ownerToken === 'string') {
+        // This join created the room: keep the owner key in this browser, show a generated secret once.
+        saveOwnerToken(session.room, frame.ownerToken);
+        if (session.usedOwnerToken) {
+          // An owner key kept from a room since closed created this one, as its secret: put the
+          // secret the user meant (or none) in its place.
+          sendCommand({ type: 'set_secret', secret: session.secret || null });
+          session.protected = Boolean(session.secret);
+        }
+        if (session.secretToShow && session.protected) showSecretOnce(session.secretToShow);
+      } else if (!session.protected && session.secret && !again) {
+        addNotice('This room is not protected: the secret you gave protects nothing.', 'warn');
+      }
+      // A kept owner key that no longer makes us the owner belongs to a room since closed.
+      if (session.usedOwnerToken && session.role !== 'owner') forgetOwnerToken(session.room);
+      session.secretToShow = '';
+      renderAccess();
       setState('open', 'Open');
       addNotice(again ? 'Reconnected.' : `You joined as ${session.you}.`, 'ok');
       break;
@@ -429,6 +542,13 @@ function handleFrame(frame) {
       // A binary message from a raw-mode member travels base64-encoded.
       if (frame.encoding === 'base64') text = describeBinary(text);
       addMessage(from, text, typeof frame.ts === 'number' ? frame.ts : Date.now(), false);
+      break;
+    }
+    case 'room': {
+      session.locked = frame.locked === true;
+      session.protected = frame.protected === true;
+      renderAccess();
+      addNotice(`The room is now ${session.locked ? 'locked' : 'unlocked'} and ${session.protected ? 'protected by a secret' : 'open to anyone with the key'}.`);
       break;
     }
     case 'error': {
@@ -458,6 +578,13 @@ function sendText(text) {
 function join(room, name) {
   session.room = room;
   session.name = name;
+  session.secret = ui.secret.value;
+  session.role = 'member';
+  session.locked = false;
+  session.protected = false;
+  ui.accessError.hidden = true;
+  ui.secretOnce.hidden = true;
+  ui.ownerControls.hidden = true;
   session.attempt = 0;
   session.everWelcomed = false;
   session.members = [];
@@ -495,11 +622,55 @@ function leave() {
 
 ui.generate.addEventListener('click', () => {
   ui.room.value = generateRoomKey();
+  // A new room is protected by a generated secret unless the user clears the field.
+  if (!ui.secret.value) {
+    ui.secret.value = generateSecret();
+    session.secretToShow = ui.secret.value;
+  }
   showFieldError(ui.room, ui.roomError, '');
   updateLink();
 });
 
 ui.room.addEventListener('input', updateLink);
+ui.generateSecret.addEventListener('click', () => {
+  ui.secret.value = generateSecret();
+  session.secretToShow = ui.secret.value;
+});
+ui.secret.addEventListener('input', () => {
+  session.secretToShow = '';
+});
+ui.copySecret.addEventListener('click', () => void copyField(ui.secretOnceValue));
+ui.copySecretLink.addEventListener('click', () => void copyField(ui.secretOnceLink));
+ui.lockRoom.addEventListener('click', () => sendCommand({ type: session.locked ? 'unlock' : 'lock' }));
+ui.rotateSecret.addEventListener('click', () => {
+  const secret = generateSecret();
+  session.secret = secret;
+  sendCommand({ type: 'set_secret', secret });
+  showSecretOnce(secret);
+});
+ui.removeSecret.addEventListener('click', () => {
+  session.secret = '';
+  sendCommand({ type: 'set_secret', secret: null });
+  ui.secretOnce.hidden = true;
+});
+ui.closeRoom.addEventListener('click', () => {
+  if (confirm('Close this room for everyone? Its members are disconnected and the room is deleted.')) sendCommand({ type: 'close_room' });
+});
+
+async function copyField(input) {
+  try {
+    if (!navigator.clipboard || !window.isSecureContext) throw new Error('no clipboard');
+    await navigator.clipboard.writeText(input.value);
+  } catch {
+    input.focus();
+    input.select();
+    try {
+      document.execCommand('copy');
+    } catch {
+      /* selected: the user copies it */
+    }
+  }
+}
 ui.copyLink.addEventListener('click', () => void copyLink());
 
 ui.joinForm.addEventListener('submit', (event) => {
@@ -595,6 +766,9 @@ window.addEventListener('hashchange', () => {
 (function start() {
   const room = roomFromLocation();
   if (room) ui.room.value = room;
+  // A share link may carry the secret after the #; updateLink() below takes it out of the address bar.
+  const secret = secretFromLocation();
+  if (secret) ui.secret.value = secret;
   try {
     const saved = localStorage.getItem(NAME_STORAGE);
     if (saved && !ui.name.value) ui.name.value = saved;

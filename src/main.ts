@@ -3,6 +3,7 @@
 // the store still owes (the database is down) are saved to DATA_DIR/pending-writes.json
 // for the next start; if even that fails, the stop exits 5 and says what was lost.
 
+import { AccessSettingsError } from './access/join-tokens';
 import { StoreCloseError, StoreStartError } from './persistence/types';
 import { startServer } from './server/server';
 import { parseSettings } from './settings';
@@ -43,9 +44,16 @@ try {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  // SIGHUP: a renewed certificate is read again without dropping a connection.
-  process.on('SIGHUP', () => server.reloadTls());
+  // SIGHUP: a renewed certificate is read again without dropping a connection; so is the join-token key.
+  process.on('SIGHUP', () => {
+    server.reloadTls();
+    server.reloadJoinKey();
+  });
 } catch (error) {
+  if (error instanceof AccessSettingsError) {
+    process.stderr.write(`rooms: cannot start: ${error.message}\n`);
+    process.exit(2);
+  }
   if (error instanceof StoreStartError) {
     process.stderr.write(`rooms: cannot start: ${error.message}\n`);
     process.exit(3);

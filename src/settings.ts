@@ -31,6 +31,9 @@ export interface Settings {
   deflate: boolean;
   tlsCert: string | undefined;
   tlsKey: string | undefined;
+  joinTokenSecret: string | undefined;
+  joinTokenPublicKey: string | undefined;
+  requireToken: boolean;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -71,6 +74,9 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'deflate', env: 'DEFLATE', flag: '--deflate', kind: 'switch', fallback: 'on', help: 'accept permessage-deflate (RFC 7692) when a client offers it (on|off)' },
   { key: 'tlsCert', env: 'TLS_CERT', flag: '--tls-cert', kind: 'string', fallback: undefined, help: 'PEM certificate file; with TLS_KEY the port serves wss:// and https:// (reloaded on SIGHUP)' },
   { key: 'tlsKey', env: 'TLS_KEY', flag: '--tls-key', kind: 'string', fallback: undefined, help: 'PEM private key file for TLS_CERT' },
+  { key: 'joinTokenSecret', env: 'JOIN_TOKEN_SECRET', flag: '--join-token-secret', kind: 'string', fallback: undefined, help: 'HS256 key for join tokens (JWT), at least 32 bytes; prefer the variable to the flag (ps shows flags); reloaded on SIGHUP' },
+  { key: 'joinTokenPublicKey', env: 'JOIN_TOKEN_PUBLIC_KEY', flag: '--join-token-public-key', kind: 'string', fallback: undefined, help: 'PEM file of an ES256 (P-256) or RS256 public key for join tokens, instead of the secret; reloaded on SIGHUP' },
+  { key: 'requireToken', env: 'REQUIRE_TOKEN', flag: '--require-token', kind: 'switch', fallback: 'off', help: 'on: every room join needs a valid join token (a room secret alone is not enough); /echo is unaffected' },
   { key: 'traceFrames', env: 'TRACE_FRAMES', flag: '--trace-frames', kind: 'switch', fallback: 'off', help: 'log every frame in and out (for learners; logs message bytes)' },
   { key: 'logLevel', env: 'LOG_LEVEL', flag: '--log-level', kind: 'level', fallback: 'info', help: 'debug | info | warn | error | silent' },
 ];

@@ -2,6 +2,7 @@
 // upgrade to a room or to /echo, a plain HTTP request for the router, or a refusal
 // with the status and one-line reason CONTRACT.md promises. Pure: no sockets.
 
+import { extractCredential, rawQueryCarriesCredential } from '../access/credentials';
 import { isValidWebSocketKey } from './accept-key';
 import type { HttpRequestHead } from './http-request-parser';
 import { type HttpResponse, textResponse } from './http-response';
@@ -28,6 +29,8 @@ export type RequestDecision =
       protocol: typeof JSON_SUBPROTOCOL | null;
       /** The raw Sec-WebSocket-Extensions offer, for the extension negotiation. */
       extensions: string | undefined;
+      /** Authorization: Bearer or the rooms.auth. subprotocol (src/access); never logged. Null for /echo. */
+      credential: string | null;
     };
 
 /** Whether a comma-separated header holds `token` (lower case); the common single-token value is checked without splitting. */
@@ -77,10 +80,12 @@ export function decideRequest(head: HttpRequestHead, policy: UpgradePolicy): Req
   }
 
   const extensions = headers.get('sec-websocket-extensions');
+  // A credential in the URL ends up in logs, proxies and browser history: refused, never read.
+  if (rawQueryCarriesCredential(query)) return refuse(400, 'credentials never go in the URL: send Authorization: Bearer CREDENTIAL or the rooms.auth. subprotocol');
 
   if (path === '/echo') {
     if (!policy.echoEnabled) return refuse(404, 'the echo endpoint is disabled (ECHO=off)');
-    return { kind: 'upgrade', endpoint: 'echo', room: '', name: '', key, protocol: null, extensions };
+    return { kind: 'upgrade', endpoint: 'echo', room: '', name: '', key, protocol: null, extensions, credential: null };
   }
   if (path !== '/') return refuse(404, `no WebSocket endpoint at ${path}; join rooms at /?room=KEY&name=NAME`);
 
@@ -91,7 +96,10 @@ export function decideRequest(head: HttpRequestHead, policy: UpgradePolicy): Req
   // Subprotocol names are case-sensitive tokens (section 4.1); compare exactly.
   const rawOffers = (headers.get('sec-websocket-protocol') ?? '').split(',').map((p) => p.trim());
   const protocol = rawOffers.includes(JSON_SUBPROTOCOL) ? JSON_SUBPROTOCOL : null;
-  return { kind: 'upgrade', endpoint: 'room', room: join.room, name: join.name, key, protocol, extensions };
+  // The rooms.auth. offer is read here and never selected: the answer names rooms.v1.json or nothing.
+  const credential = extractCredential(headers.get('authorization'), rawOffers);
+  if (!credential.ok) return refuse(400, credential.reason);
+  return { kind: 'upgrade', endpoint: 'room', room: join.room, name: join.name, key, protocol, extensions, credential: credential.credential };
 }
 
 /**

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { AtomicFile, errorCode, isObject, isTime } from './atomic-file';
 import { parseJsonText, printable } from './json-text';
 import type { Backend } from './queued-store';
-import { applySave, StoreStartError, type PendingOp, type RoomRecord } from './types';
+import { accessOf, applySave, StoreStartError, type PendingOp, type RoomRecord } from './types';
 
 export const FILE_NAME = 'rooms.json';
 export const FILE_FORMAT = 'rooms-store';
@@ -21,7 +21,7 @@ export const FILE_VERSION = 1;
 export function encodeSnapshot(records: Iterable<RoomRecord>, now: Date = new Date()): string {
   const lines: string[] = [];
   for (const r of records) {
-    lines.push(JSON.stringify({ room: r.room, owner: r.owner, createdAt: r.createdAt, status: r.status, lastActivity: r.lastActivity }));
+    lines.push(JSON.stringify({ room: r.room, owner: r.owner, createdAt: r.createdAt, status: r.status, lastActivity: r.lastActivity, ...accessOf(r) }));
   }
   const head = `{"format":${JSON.stringify(FILE_FORMAT)},"version":${FILE_VERSION},"savedAt":${JSON.stringify(now.toISOString())},"rooms":[`;
   return lines.length === 0 ? `${head}]}\n` : `${head}\n${lines.join(',\n')}\n]}\n`;
@@ -47,7 +47,7 @@ export function decodeSnapshot(input: string | Uint8Array): RoomRecord[] {
     if (typeof r.owner !== 'string') throw new Error(`room ${printable(r.room)} has no owner`);
     if (!isTime(r.createdAt) || !isTime(r.lastActivity)) throw new Error(`room ${printable(r.room)} has a bad createdAt or lastActivity`);
     if (r.status !== 'live' && r.status !== 'idle') throw new Error(`room ${printable(r.room)} has unknown status ${printable(r.status)}`);
-    return { room: r.room, owner: r.owner, createdAt: r.createdAt, status: r.status, lastActivity: r.lastActivity };
+    return { room: r.room, owner: r.owner, createdAt: r.createdAt, status: r.status, lastActivity: r.lastActivity, ...decodeAccess(r, r.room) };
   });
 }
 
@@ -156,3 +156,11 @@ export class FileBackend implements Backend {
 
 }
 
+
+/** The optional access fields of a stored room (file store and journal); wrong types are refused, not guessed. */
+export function decodeAccess(r: Record<string, unknown>, room: string): Pick<RoomRecord, 'secretHash' | 'ownerTokenHash' | 'locked'> {
+  if (r.secretHash !== undefined && typeof r.secretHash !== 'string') throw new Error(`room ${printable(room)} has a bad secretHash`);
+  if (r.ownerTokenHash !== undefined && typeof r.ownerTokenHash !== 'string') throw new Error(`room ${printable(room)} has a bad ownerTokenHash`);
+  if (r.locked !== undefined && typeof r.locked !== 'boolean') throw new Error(`room ${printable(room)} has a bad locked`);
+  return accessOf(r as unknown as RoomRecord);
+}

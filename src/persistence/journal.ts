@@ -13,7 +13,8 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AtomicFile, errorCode, isObject, isTime } from './atomic-file';
 import { parseJsonText, printable } from './json-text';
-import { StoreStartError, type PendingOp, type RoomStatus } from './types';
+import { decodeAccess } from './file';
+import { accessOf, StoreStartError, type PendingOp, type RoomStatus } from './types';
 
 export const JOURNAL_FILE = 'pending-writes.json';
 export const JOURNAL_FORMAT = 'rooms-pending-writes';
@@ -37,7 +38,7 @@ export interface PendingJournal {
 
 /**
  * {"format":"rooms-pending-writes","version":1,"store":"...","savedAt":ISO,"ops":[...]},
- * one op per line: {"op":"save","room","owner","createdAt","status","lastActivity"[,"replaces":true]}
+ * one op per line: {"op":"save","room","owner","createdAt","status","lastActivity"[,"secretHash","ownerTokenHash","locked"][,"replaces":true]}
  * or {"op":"remove","room"}.
  */
 export function encodeJournal(store: string, ops: readonly PendingOp[], now: Date = new Date()): string {
@@ -52,6 +53,7 @@ export function encodeJournal(store: string, ops: readonly PendingOp[], now: Dat
             createdAt: op.record.createdAt,
             status: op.record.status,
             lastActivity: op.record.lastActivity,
+            ...accessOf(op.record),
             ...(op.replaces === true ? { replaces: true } : {}),
           },
     ),
@@ -80,7 +82,7 @@ export function decodeJournal(input: string | Uint8Array): { store: string; ops:
     if (!isTime(o.createdAt) || !isTime(o.lastActivity)) throw new Error(`room ${printable(o.room)} has a bad createdAt or lastActivity`);
     if (o.status !== 'live' && o.status !== 'idle') throw new Error(`room ${printable(o.room)} has unknown status ${printable(o.status)}`);
     if (o.replaces !== undefined && typeof o.replaces !== 'boolean') throw new Error(`room ${printable(o.room)} has a bad "replaces"`);
-    const record = { room: o.room, owner: o.owner, createdAt: o.createdAt, status: o.status as RoomStatus, lastActivity: o.lastActivity };
+    const record = { room: o.room, owner: o.owner, createdAt: o.createdAt, status: o.status as RoomStatus, lastActivity: o.lastActivity, ...decodeAccess(o, o.room) };
     return o.replaces === true ? { kind: 'save', room: o.room, record, replaces: true } : { kind: 'save', room: o.room, record };
   });
   return { store: doc.store, ops };

@@ -133,14 +133,18 @@ function isDataError(err: unknown): boolean {
   return !isOutage(err) && typeof sqlState === 'string' && (sqlState.startsWith('22') || sqlState.startsWith('23'));
 }
 
-const UPSERT_HEAD = 'INSERT INTO rooms (room_key, owner, created_at, status, last_activity) VALUES ';
+const UPSERT_HEAD = 'INSERT INTO rooms (room_key, owner, created_at, status, last_activity, secret_hash, owner_token_hash, locked) VALUES ';
 // The merge rule (types.ts applySave): over an existing row the earlier creation
 // wins, so a room written by a server that did not know it was stored (it
 // started while the database was down) keeps the stored owner. Assignments run
 // left to right and see the columns already assigned: owner must come first.
 // A save that replaces a removed incarnation deletes the row first (write()).
+// Access columns follow the same rule, and come before created_at: the same
+// incarnation (equal created_at) writes its access, a later one keeps the row's.
 const UPSERT_TAIL =
-  ' ON DUPLICATE KEY UPDATE owner = IF(VALUES(created_at) < created_at, VALUES(owner), owner), created_at = LEAST(created_at, VALUES(created_at)),' +
+  ' ON DUPLICATE KEY UPDATE secret_hash = IF(VALUES(created_at) <= created_at, VALUES(secret_hash), secret_hash),' +
+  ' owner_token_hash = IF(VALUES(created_at) <= created_at, VALUES(owner_token_hash), owner_token_hash),' +
+  ' locked = IF(VALUES(created_at) <= created_at, VALUES(locked), locked), owner = IF(VALUES(created_at) < created_at, VALUES(owner), owner), created_at = LEAST(created_at, VALUES(created_at)),' +
   ' status = VALUES(status), last_activity = VALUES(last_activity)';
 /** rows per statement: one round trip each, well under max_allowed_packet */
 const ROWS_PER_STATEMENT = 500;
@@ -214,7 +218,7 @@ export class MariadbBackend implements Backend {
   }
 
   async load(): Promise<RoomRecord[]> {
-    const rows = (await this.requirePool().query('SELECT room_key, owner, created_at, status, last_activity FROM rooms')) as Record<string, unknown>[];
+    const rows = (await this.requirePool().query('SELECT room_key, owner, created_at, status, last_activity, secret_hash, owner_token_hash, locked FROM rooms')) as Record<string, unknown>[];
     const records: RoomRecord[] = [];
     for (const row of rows) {
       let status = row.status as RoomStatus;
@@ -223,13 +227,17 @@ export class MariadbBackend implements Backend {
         this.options.log('warn', 'store.unknown_status', { room: row.room_key, status: row.status });
         status = 'idle';
       }
-      records.push({
+      const record: RoomRecord = {
         room: String(row.room_key),
         owner: String(row.owner),
         createdAt: Number(row.created_at),
         status,
         lastActivity: Number(row.last_activity),
-      });
+      };
+      if (row.secret_hash !== null && row.secret_hash !== undefined) record.secretHash = String(row.secret_hash);
+      if (row.owner_token_hash !== null && row.owner_token_hash !== undefined) record.ownerTokenHash = String(row.owner_token_hash);
+      if (Number(row.locked) === 1) record.locked = true;
+      records.push(record);
     }
     return records;
   }
@@ -242,7 +250,7 @@ export class MariadbBackend implements Backend {
     for (const op of ops) {
       if (op.kind === 'save') {
         const r = op.record;
-        upserts.push([r.room, r.owner, Math.trunc(r.createdAt), r.status, Math.trunc(r.lastActivity)]);
+        upserts.push([r.room, r.owner, Math.trunc(r.createdAt), r.status, Math.trunc(r.lastActivity), r.secretHash ?? null, r.ownerTokenHash ?? null, r.locked === true ? 1 : 0]);
         if (op.replaces === true) removes.push(op.room);
       } else {
         removes.push(op.room);
@@ -257,7 +265,7 @@ export class MariadbBackend implements Backend {
     }
     for (let i = 0; i < upserts.length; i += ROWS_PER_STATEMENT) {
       const chunk = upserts.slice(i, i + ROWS_PER_STATEMENT);
-      statements.push([UPSERT_HEAD + chunk.map(() => '(?, ?, ?, ?, ?)').join(', ') + UPSERT_TAIL, chunk.flat()]);
+      statements.push([UPSERT_HEAD + chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ') + UPSERT_TAIL, chunk.flat()]);
     }
     try {
       if (statements.length === 1) {
@@ -412,7 +420,7 @@ export class MariadbBackend implements Backend {
 async function probeWriteAccess(conn: Connection): Promise<void> {
   await conn.beginTransaction();
   try {
-    await conn.query(UPSERT_HEAD + '(?, ?, ?, ?, ?)' + UPSERT_TAIL, ['', '', 0, 'idle', 0]);
+    await conn.query(UPSERT_HEAD + '(?, ?, ?, ?, ?, ?, ?, ?)' + UPSERT_TAIL, ['', '', 0, 'idle', 0, null, null, 0]);
     await conn.query('DELETE FROM rooms WHERE room_key IN (?)', ['']);
   } finally {
     await conn.rollback().catch(() => undefined);

@@ -12,6 +12,20 @@ export interface RoomRecord {
   status: RoomStatus;
   /** ms since the epoch */
   lastActivity: number;
+  // Access control (src/access), present only when set: the room secret's scrypt
+  // hash with its parameters, the owner token's SHA-256, and the lock.
+  secretHash?: string;
+  ownerTokenHash?: string;
+  locked?: boolean;
+}
+
+/** The access fields of a record; the rest of the store treats them as one unit. */
+export function accessOf(record: RoomRecord): Pick<RoomRecord, 'secretHash' | 'ownerTokenHash' | 'locked'> {
+  const access: Pick<RoomRecord, 'secretHash' | 'ownerTokenHash' | 'locked'> = {};
+  if (typeof record.secretHash === 'string') access.secretHash = record.secretHash;
+  if (typeof record.ownerTokenHash === 'string') access.ownerTokenHash = record.ownerTokenHash;
+  if (record.locked === true) access.locked = true;
+  return access;
 }
 
 /**
@@ -86,5 +100,8 @@ export type PendingOp = { kind: 'save'; room: string; record: RoomRecord; replac
 export function applySave(stored: RoomRecord | undefined, op: Extract<PendingOp, { kind: 'save' }>): RoomRecord {
   const r = op.record;
   if (stored === undefined || op.replaces === true || r.createdAt < stored.createdAt) return { ...r };
-  return { ...r, owner: stored.owner, createdAt: stored.createdAt };
+  // The same incarnation (same creation) writes its access; a later one keeps the stored room's.
+  if (r.createdAt === stored.createdAt) return { ...r, owner: stored.owner };
+  const { secretHash: _s, ownerTokenHash: _o, locked: _l, ...rest } = r;
+  return { ...rest, owner: stored.owner, createdAt: stored.createdAt, ...accessOf(stored) };
 }

@@ -23,8 +23,9 @@ export function parseClientFrame(text: string): ClientFrame {
   return { ok: true, text: body };
 }
 
-export function welcomeFrame(room: string, you: string, members: string[]): string {
-  return JSON.stringify({ type: 'welcome', room, you, members });
+/** `extra`: fields other parts add (access control: protected, role, ownerToken). */
+export function welcomeFrame(room: string, you: string, members: string[], extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({ type: 'welcome', room, you, members, ...extra });
 }
 
 export function presenceFrame(type: 'joined' | 'left', name: string): string {

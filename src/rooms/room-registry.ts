@@ -3,6 +3,7 @@
 // before that member's 101), live while occupied, idle when empty, purged after
 // ROOM_RETENTION, and restored empty after a restart.
 
+import type { RoomAccess } from '../access/room-access';
 import type { RoomRecord, WriteOutcome } from '../persistence/types';
 import type { RoomDelivery, RoomMessage } from './delivery';
 import type { RoomMember } from './member';
@@ -28,6 +29,8 @@ export interface RoomSummary {
   owner: string;
   createdAt: string;
   status: string;
+  protected: boolean;
+  locked: boolean;
 }
 
 export class RoomRegistry {
@@ -77,11 +80,14 @@ export class RoomRegistry {
         if (origin && record.createdAt < origin.createdAt) {
           origin.owner = record.owner;
           origin.createdAt = record.createdAt;
+          existing.access = accessOfRecord(record);
         }
         continue;
       }
       const lastActivity = record.status === 'live' ? Math.max(now, record.lastActivity) : record.lastActivity;
-      this.rooms.set(record.room, this.newRoom(record.room, record.owner, record.createdAt, 'idle', lastActivity));
+      const room = this.newRoom(record.room, record.owner, record.createdAt, 'idle', lastActivity);
+      room.access = accessOfRecord(record);
+      this.rooms.set(record.room, room);
       restored++;
     }
     return restored;
@@ -108,12 +114,14 @@ export class RoomRegistry {
     return room !== undefined && room.settled ? room : null;
   }
 
-  async admit(key: string, name: string): Promise<Admission> {
+  /** `access`: what a room created by this join starts with (its secret hash, owner token hash). */
+  async admit(key: string, name: string, access?: RoomAccess): Promise<Admission> {
     let room = this.rooms.get(key);
     let created = false;
     if (room === undefined) {
       const now = this.now();
       room = this.newRoom(key, name, now, 'live', now);
+      if (access !== undefined) room.access = { ...access };
       // In the map at once, so concurrent first joins share one room and one write.
       this.rooms.set(key, room);
       const creating = room;
@@ -182,6 +190,23 @@ export class RoomRegistry {
     return purged;
   }
 
+  /** Writes a room's changed access (lock, secret); the room stays as it is. */
+  saveAccess(room: Room): Promise<WriteOutcome> {
+    return this.persistence.save(room.record());
+  }
+
+  /**
+   * The owner's close_room (or the admin's DELETE): the room leaves memory and the
+   * store at once, so its owner token and secret stop working; its members are
+   * closed by the caller, and their leaving no longer touches the store.
+   */
+  closeRoom(room: Room): boolean {
+    if (this.rooms.get(room.key) !== room) return false;
+    this.rooms.delete(room.key);
+    void this.persistence.remove(room.key);
+    return true;
+  }
+
   freeze(): void {
     this.frozen = true;
   }
@@ -193,6 +218,12 @@ export class RoomRegistry {
       owner: room.owner,
       createdAt: new Date(room.createdAt).toISOString(),
       status: room.status,
+      protected: room.access.secretHash !== null,
+      locked: room.access.locked,
     }));
   }
+}
+
+function accessOfRecord(record: RoomRecord): RoomAccess {
+  return { secretHash: record.secretHash ?? null, ownerTokenHash: record.ownerTokenHash ?? null, locked: record.locked === true };
 }

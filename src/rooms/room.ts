@@ -2,6 +2,7 @@
 // A room is "live" while it has members and "idle" once the last one left; an
 // idle room keeps its owner until ROOM_RETENTION passes, then it is purged.
 
+import { openAccess, type RoomAccess } from '../access/room-access';
 import type { RoomRecord, RoomStatus, WriteOutcome } from '../persistence/types';
 import type { RoomMember } from './member';
 
@@ -26,6 +27,8 @@ export class Room {
   ready: Promise<WriteOutcome> = Promise.resolve('durable');
   /** False while the creation write is under way: joins must wait on `ready`. */
   settled = true;
+  /** Who may enter (secret hash, owner token hash, lock): see src/access. */
+  access: RoomAccess = openAccess();
   private readonly origin: Readonly<RoomOrigin>;
 
   constructor(
@@ -48,7 +51,13 @@ export class Room {
   }
 
   record(): RoomRecord {
-    return { room: this.key, owner: this.owner, createdAt: this.createdAt, status: this.status, lastActivity: this.lastActivity };
+    const record: RoomRecord = { room: this.key, owner: this.owner, createdAt: this.createdAt, status: this.status, lastActivity: this.lastActivity };
+    // Access fields only when set, so records of open rooms look as they always did.
+    const { secretHash, ownerTokenHash, locked } = this.access;
+    if (secretHash !== null) record.secretHash = secretHash;
+    if (ownerTokenHash !== null) record.ownerTokenHash = ownerTokenHash;
+    if (locked) record.locked = true;
+    return record;
   }
 
   memberNames(): string[] {

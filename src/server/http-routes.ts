@@ -15,6 +15,8 @@ export interface RouteContext {
   health(): { store: StoreHealth; connections: number; rooms: number; uptimeSeconds: number };
   metricsText(): string;
   rooms(): RoomSummary[];
+  /** Closes a room as its owner's close_room does; false for no such room. */
+  closeRoom?(key: string): boolean;
 }
 
 export interface HttpRequest {
@@ -26,6 +28,7 @@ export interface HttpRequest {
 
 export async function routeHttp(request: HttpRequest, ctx: RouteContext): Promise<HttpResponse> {
   const { method, path } = request;
+  if (method === 'DELETE' && path.startsWith('/admin/rooms/')) return deleteRoom(request, ctx);
   if (method !== 'GET' && method !== 'HEAD') return textResponse(405, `method ${method} not allowed`, { Allow: 'GET, HEAD' });
   switch (path) {
     case '/healthz': {
@@ -65,4 +68,20 @@ export function bearerMatches(authorization: string | undefined, token: string):
   const given = createHash('sha256').update(match?.[1] ?? '').digest();
   const expected = createHash('sha256').update(token).digest();
   return timingSafeEqual(given, expected) && match !== null;
+}
+
+/** DELETE /admin/rooms/KEY: the admin closes a room as its owner would (members get 4002). */
+function deleteRoom(request: HttpRequest, ctx: RouteContext): HttpResponse {
+  if (ctx.adminToken === undefined || ctx.closeRoom === undefined) return textResponse(404, 'not found');
+  if (!bearerMatches(request.head.headers.get('authorization'), ctx.adminToken)) {
+    return textResponse(401, 'a valid Authorization: Bearer token is required', { 'WWW-Authenticate': 'Bearer realm="rooms"' });
+  }
+  let key: string;
+  try {
+    key = decodeURIComponent(request.path.slice('/admin/rooms/'.length));
+  } catch {
+    return textResponse(404, 'no such room');
+  }
+  if (!ctx.closeRoom(key)) return textResponse(404, 'no such room');
+  return jsonResponse(200, { room: key, closed: true });
 }

@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { type SecureContext, TLSSocket, createSecureContext } from 'node:tls';
 import { fileURLToPath } from 'node:url';
+import { AccessControl } from '../access/access-control';
+import type { AccessGrant } from '../access/gate';
 import { computeAcceptKey } from '../handshake/accept-key';
 import { HttpRequestParser } from '../handshake/http-request-parser';
 import { type HttpResponse, serializeResponse, switchingProtocols, textResponse } from '../handshake/http-response';
@@ -42,6 +44,9 @@ export interface RoomsServer {
   close(): Promise<void>;
   /** Reads TLS_CERT/TLS_KEY again for new connections; open ones keep theirs. False (and logged) if unreadable. */
   reloadTls(): boolean;
+  /** Reads JOIN_TOKEN_SECRET/JOIN_TOKEN_PUBLIC_KEY's file again (SIGHUP); the old key stays if the new one is bad. */
+  reloadJoinKey(): boolean;
+  readonly access: AccessControl;
 }
 
 export interface StartOptions {
@@ -61,6 +66,8 @@ const HEAD = Symbol('rooms.head');
 const SLOT = Symbol('rooms.slot');
 type ServerSocket = Socket & { [HEAD]?: HttpRequestParser; [SLOT]?: string };
 type Upgrade = Extract<RequestDecision, { kind: 'upgrade' }>;
+type Granted = Extract<AccessGrant, { ok: true }>;
+const AS_MEMBER: Granted = { ok: true, role: 'member', creates: null, ownerToken: null };
 
 function ignore(): void {}
 function destroyThis(this: Socket): void {
@@ -77,6 +84,8 @@ const DEFAULT_PUBLIC_DIR = fileURLToPath(new URL('../../public', import.meta.url
 
 export async function startServer(settings: Settings, options: StartOptions = {}): Promise<RoomsServer> {
   const log = options.log ?? createLogger(settings.logLevel);
+  // Access settings are checked first: a bad join-token key stops the start (AccessSettingsError).
+  const access = new AccessControl(settings);
   const store = options.store ?? createStore({ mariadbUrl: settings.mariadbUrl, dataDir: settings.dataDir, log: (level, event, fields) => log[level](event, fields) });
   // Recovery before accepting anyone: every stored room is back, empty, owner and creation time kept.
   const stored = await store.open();
@@ -88,7 +97,8 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   const metrics = new Metrics();
   const peers = new Set<WsPeer>();
   const trace = settings.traceFrames ? (options.traceTo ?? ((line: string) => process.stderr.write(`${line}\n`))) : null;
-  const ctx: PeerContext = { settings, metrics, log, batcher: new WriteBatcher(), registry, peers, trace, compressionStats };
+  const ownerCommands = access.attach(registry);
+  const ctx: PeerContext = { settings, metrics, log, batcher: new WriteBatcher(), registry, peers, trace, compressionStats, ownerCommands };
   const startedAt = Date.now();
   const publicDir = options.publicDir ?? DEFAULT_PUBLIC_DIR;
   const sockets = new Set<Socket>();
@@ -110,6 +120,10 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       return renderPrometheus({ metrics, connections: peers.size, rooms: registry.size, roomMembers, compression: compressionStats, store: { kind: health.kind, up: health.state === 'up', pendingWrites: health.pendingWrites, errors: health.errors } });
     },
     rooms: () => registry.summaries(),
+    closeRoom: (key: string) => {
+      const room = registry.get(key);
+      return room !== undefined && ownerCommands.closeRoom(room);
+    },
   };
 
   // TLS on the same port: the first byte tells a TLS ClientHello (0x16, a handshake record)
@@ -262,7 +276,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     if (decision.endpoint === 'echo') return upgrade(socket, decision, null, rest.length > 0 ? [rest] : [], false);
     // Joining a room that exists needs no wait; creating one waits for its durable write.
     const room = registry.admitNow(decision.room);
-    if (room !== null) return upgrade(socket, decision, room, rest.length > 0 ? [rest] : [], false);
+    if (room !== null && access.gate.passesWithoutCheck(room.access, decision.credential)) return upgrade(socket, decision, room, rest.length > 0 ? [rest] : [], false);
     void admitThenUpgrade(socket, decision, rest);
   }
 
@@ -280,9 +294,26 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     const noteEnd = () => (ended = true);
     socket.on('data', keepEarly);
     socket.on('end', noteEnd);
-    const admission = await registry.admit(decision.room, decision.name);
+    const address = socket[SLOT] ?? socket.remoteAddress ?? 'unknown';
+    // The access decision is made for the room as it is now; if it was created or
+    // closed meanwhile (a secret check takes tens of ms) it is made again.
+    let grant: AccessGrant = AS_MEMBER;
+    let admission: Awaited<ReturnType<RoomRegistry['admit']>> = { ok: false, reason: 'the room changed while you joined; try again' };
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const existing = registry.get(decision.room);
+      grant = await access.gate.decide({ room: decision.room, name: decision.name, credential: decision.credential, address }, existing?.access ?? null);
+      if (!grant.ok) break;
+      admission = await registry.admit(decision.room, decision.name, grant.creates ?? undefined);
+      if (!admission.ok || admission.created === (grant.creates !== null)) break;
+      if (admission.created) {
+        // Decided for a room that was closed meanwhile, and this join made a new one without its owner token.
+        registry.closeRoom(admission.room);
+      }
+      admission = { ok: false, reason: 'the room changed while you joined; try again' };
+    }
     socket.off('data', keepEarly);
     socket.off('end', noteEnd);
+    if (!grant.ok) return respond(socket, grant.response, true);
     if (!admission.ok) return respond(socket, textResponse(503, admission.reason, { 'Retry-After': '5' }), true);
     if (admission.created && log.enabled('info')) log.info('room_created', { peer: remoteOf(socket) });
     if (socket.destroyed || stopping) {
@@ -290,17 +321,20 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       if (!socket.destroyed) respond(socket, textResponse(503, 'server is shutting down'), true);
       return;
     }
-    upgrade(socket, decision, admission.room, early, ended);
+    upgrade(socket, decision, admission.room, early, ended, grant);
   }
 
-  function upgrade(socket: ServerSocket, decision: Upgrade, room: Room | null, early: Buffer[], ended: boolean): void {
+  function upgrade(socket: ServerSocket, decision: Upgrade, room: Room | null, early: Buffer[], ended: boolean, grant: Granted = AS_MEMBER): void {
     const mode = decision.protocol === null ? 'raw' : 'json';
     const deflate = settings.deflate ? negotiateDeflate(decision.extensions) : null;
     const peer = new WsPeer(socket, ctx, decision.name, mode, room, deflate?.params ?? null);
+    peer.role = grant.role;
     peer.write(switchingProtocols(computeAcceptKey(decision.key), decision.protocol, deflate?.response ?? null));
     if (room !== null) {
       registry.join(room, peer);
-      if (mode === 'json') peer.conn.send(Opcode.Text, Buffer.from(welcomeFrame(room.key, peer.name, room.memberNames())));
+      // The owner token goes to the creator only, in this one frame.
+      const extra = { protected: room.access.secretHash !== null, role: grant.role, ...(grant.ownerToken !== null ? { ownerToken: grant.ownerToken } : {}) };
+      if (mode === 'json') peer.conn.send(Opcode.Text, Buffer.from(welcomeFrame(room.key, peer.name, room.memberNames(), extra)));
     }
     if (log.enabled('info')) log.info('connected', { peer: remoteOf(socket), endpoint: decision.endpoint, mode, deflate: deflate !== null });
     peer.start(early);
@@ -350,7 +384,9 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     }
   }, settings.pingIntervalMs);
   const housekeeping = setInterval(() => {
-    joinBuckets.sweep(Date.now());
+    const now = Date.now();
+    joinBuckets.sweep(now);
+    access.sweep(now);
     const purged = registry.purgeExpired();
     if (purged.length > 0) log.info('rooms_purged', { count: purged.length });
   }, 60_000);
@@ -404,5 +440,18 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     }
   };
 
-  return { port, host: settings.host, url, registry, metrics, store, compressionStats, close, reloadTls };
+  const reloadJoinKey = (): boolean => {
+    if (!access.tokens.configured) return false;
+    try {
+      access.tokens.reload();
+      log.info('join_token_key_reloaded', { algorithm: access.tokens.algorithm });
+      return true;
+    } catch (error) {
+      // The message names the file and the problem, never key material.
+      log.error('join_token_key_reload_failed', { error: error instanceof Error ? error.message : String(error) });
+      return false;
+    }
+  };
+
+  return { port, host: settings.host, url, registry, metrics, store, compressionStats, close, reloadTls, reloadJoinKey, access };
 }

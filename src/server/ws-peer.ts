@@ -3,6 +3,9 @@
 // Everything registered when a peer starts is released in one place: `closed()`.
 
 import type { Socket } from 'node:net';
+import type { JoinRole } from '../access/join-tokens';
+import type { OwnerCommands } from '../access/owner-commands';
+import { traceMayShowPayload } from '../access/trace-redaction';
 import { WebSocketConnection, type ConnectionOutput } from '../connection/websocket-connection';
 import type { CompressionStats, DeflateParams } from '../extensions/permessage-deflate';
 import { CloseCode } from '../frames/close-codes';
@@ -30,6 +33,8 @@ export interface PeerContext {
   compressionStats: CompressionStats;
   /** The learner's tracer output, or null when --trace-frames is off. */
   trace: ((line: string) => void) | null;
+  /** Owner commands (src/access); absent: every non-message type is unknown_type. */
+  ownerCommands?: OwnerCommands;
 }
 
 /** How long a receiver's backlog may stay over MAX_BUFFERED_BYTES before it counts as too slow. */
@@ -76,6 +81,8 @@ export class WsPeer implements RoomMember, ConnectionOutput {
   stalledTicks = 0;
   /** `conn.messagesCompleted` at the last heartbeat tick. */
   messagesAtLastTick = 0;
+  /** Owner or member of its room (src/access): set by the server from the join's credential. */
+  role: JoinRole = 'member';
 
   private readonly queue: Buffer[] = [];
   private queuedBytes = 0;
@@ -188,7 +195,10 @@ export class WsPeer implements RoomMember, ConnectionOutput {
   }
 
   frameIn(frame: Frame): void {
-    if (this.ctx.trace !== null) this.ctx.trace(`← ${this.remote} ${describeFrame({ ...frame, length: frame.payload.length })}`);
+    if (this.ctx.trace === null) return;
+    // An owner command may carry a secret: its bytes are not traced (src/access/trace-redaction.ts).
+    const shown = traceMayShowPayload(this.room === null ? 'echo' : this.mode, frame.opcode, frame.payload);
+    this.ctx.trace(`← ${this.remote} ${describeFrame({ ...frame, length: frame.payload.length, payload: shown ? frame.payload : new Uint8Array(0) })}${shown ? '' : ' (payload not shown)'}`);
   }
 
   // --- for the server
@@ -232,8 +242,12 @@ export class WsPeer implements RoomMember, ConnectionOutput {
     if (message.opcode !== Opcode.Text) {
       return this.conn.send(Opcode.Text, Buffer.from(errorFrame('binary_not_supported', 'rooms.v1.json carries JSON text frames only')));
     }
-    const parsed = parseClientFrame(message.payload.toString('utf8'));
-    if (!parsed.ok) return this.conn.send(Opcode.Text, Buffer.from(errorFrame(parsed.code, parsed.message)));
+    const text = message.payload.toString('utf8');
+    const parsed = parseClientFrame(text);
+    if (!parsed.ok) {
+      if (parsed.code === 'unknown_type' && this.ctx.ownerCommands?.handle(this, room, text, (frame) => this.conn.send(Opcode.Text, Buffer.from(frame)))) return;
+      return this.conn.send(Opcode.Text, Buffer.from(errorFrame(parsed.code, parsed.message)));
+    }
     this.ctx.registry.relay(room, this, { from: this.name, opcode: Opcode.Text, payload: Buffer.from(parsed.text, 'utf8'), ts: Date.now() });
   }
 

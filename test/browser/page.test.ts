@@ -161,15 +161,17 @@ test('keyboard alone: logical tab order, Enter joins, Enter sends, focus is visi
   await joinByForm(other, server.base, 'keyboard-room', 'mouse-user');
   await page.goto(`${server.base}/`);
   const order: string[] = [];
-  for (let i = 0; i < 6; i++) {
+  for (let i = 0; i < 8; i++) {
     await page.keyboard.press('Tab');
     order.push(String(await page.evaluate('document.activeElement.id')));
   }
-  assert.equal(order, ['room', 'generate', 'name', 'join', 'share-link', 'copy-link']);
+  assert.equal(order, ['room', 'generate', 'name', 'secret', 'generate-secret', 'join', 'share-link', 'copy-link']);
   // The focused control shows a visible outline.
   const outline = String(await page.evaluate('getComputedStyle(document.activeElement).outlineStyle'));
   assert.is.not(outline, 'none');
 
+  await page.keyboard.press('Shift+Tab');
+  await page.keyboard.press('Shift+Tab');
   await page.keyboard.press('Shift+Tab');
   await page.keyboard.press('Shift+Tab');
   await page.keyboard.press('Shift+Tab');

@@ -143,6 +143,8 @@ export interface HandshakeOptions {
   protocol?: string;
   /** Extra headers; a null value removes one of the defaults (Host, Upgrade, Connection). */
   headers?: Record<string, string | null>;
+  /** Source address of the TCP connection (e.g. 127.0.0.2: another client address on loopback). */
+  localAddress?: string;
 }
 
 /** The bytes of a handshake request (section 4.1), with every part overridable. */
@@ -213,9 +215,9 @@ export class RawClient {
     socket.on('error', ended);
   }
 
-  static connect(port: number, host = '127.0.0.1'): Promise<RawClient> {
+  static connect(port: number, host = '127.0.0.1', localAddress?: string): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ port, host });
+      const socket = connect({ port, host, ...(localAddress !== undefined ? { localAddress } : {}) });
       socket.once('connect', () => {
         socket.off('error', reject);
         resolve(new RawClient(socket));
@@ -226,7 +228,7 @@ export class RawClient {
 
   /** Connects, sends a handshake and reads the answer; asserts nothing. */
   static async open(port: number, options: HandshakeOptions = {}, timeoutMs = 3000): Promise<{ client: RawClient; response: HttpAnswer; key: string | null }> {
-    const client = await RawClient.connect(port);
+    const client = await RawClient.connect(port, '127.0.0.1', options.localAddress);
     const { bytes, key } = handshakeRequest(port, options);
     client.send(bytes);
     const response = await client.readResponse(timeoutMs);
