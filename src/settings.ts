@@ -26,11 +26,13 @@ export interface Settings {
   deflate: boolean;
   tlsCert: string | undefined;
   tlsKey: string | undefined;
+  historySize: number;
+  historyTtlMs: number;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
-type Kind = 'string' | 'port' | 'count' | 'bytes' | 'duration' | 'switch' | 'level' | 'origins';
+type Kind = 'string' | 'port' | 'count' | 'whole' | 'bytes' | 'duration' | 'switch' | 'level' | 'origins';
 
 interface SettingSpec {
   key: keyof Settings;
@@ -64,6 +66,8 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'deflate', env: 'DEFLATE', flag: '--deflate', kind: 'switch', fallback: 'on', help: 'accept permessage-deflate (RFC 7692) when a client offers it (on|off)' },
   { key: 'tlsCert', env: 'TLS_CERT', flag: '--tls-cert', kind: 'string', fallback: undefined, help: 'PEM certificate file; with TLS_KEY the port serves wss:// and https:// (reloaded on SIGHUP)' },
   { key: 'tlsKey', env: 'TLS_KEY', flag: '--tls-key', kind: 'string', fallback: undefined, help: 'PEM private key file for TLS_CERT' },
+  { key: 'historySize', env: 'HISTORY_SIZE', flag: '--history-size', kind: 'whole', fallback: '100', help: 'messages kept per room for resume and ?history=N; 0 turns history off' },
+  { key: 'historyTtlMs', env: 'HISTORY_TTL', flag: '--history-ttl', kind: 'duration', fallback: '24h', help: 'longest a message is kept in the history' },
   { key: 'traceFrames', env: 'TRACE_FRAMES', flag: '--trace-frames', kind: 'switch', fallback: 'off', help: 'log every frame in and out (for learners; logs message bytes)' },
   { key: 'logLevel', env: 'LOG_LEVEL', flag: '--log-level', kind: 'level', fallback: 'info', help: 'debug | info | warn | error | silent' },
 ];
@@ -85,6 +89,10 @@ function convert(spec: SettingSpec, raw: string): { value: unknown } | { error: 
     case 'count': {
       const n = Number(raw);
       return Number.isInteger(n) && n > 0 ? { value: n } : bad('is not a positive whole number');
+    }
+    case 'whole': {
+      const n = Number(raw);
+      return raw.trim() !== '' && Number.isSafeInteger(n) && n >= 0 ? { value: n } : bad('is not a whole number (0 or more)');
     }
     case 'bytes': {
       const m = /^(\d+)\s*([a-z]*)$/i.exec(raw.trim());

@@ -5,7 +5,7 @@
 import { isValidWebSocketKey } from './accept-key';
 import type { HttpRequestHead } from './http-request-parser';
 import { type HttpResponse, textResponse } from './http-response';
-import { parseQuery, readJoinParams } from './join-params';
+import { parseQuery, readJoinParams, type ResumePoint } from './join-params';
 
 export const JSON_SUBPROTOCOL = 'rooms.v1.json';
 
@@ -28,6 +28,9 @@ export type RequestDecision =
       protocol: typeof JSON_SUBPROTOCOL | null;
       /** The raw Sec-WebSocket-Extensions offer, for the extension negotiation. */
       extensions: string | undefined;
+      /** ?since=&epoch= (JSON mode only) and ?history=N; null when not asked. */
+      resume?: ResumePoint | null;
+      history?: number | null;
     };
 
 /** A comma-separated header as lower-case tokens (RFC 9110 section 5.6.1). */
@@ -84,7 +87,7 @@ export function decideRequest(head: HttpRequestHead, policy: UpgradePolicy): Req
   // Subprotocol names are case-sensitive tokens (section 4.1); compare exactly.
   const rawOffers = (headers.get('sec-websocket-protocol') ?? '').split(',').map((p) => p.trim());
   const protocol = rawOffers.includes(JSON_SUBPROTOCOL) ? JSON_SUBPROTOCOL : null;
-  return { kind: 'upgrade', endpoint: 'room', room: join.room, name: join.name, key, protocol, extensions };
+  return { kind: 'upgrade', endpoint: 'room', room: join.room, name: join.name, key, protocol, extensions, resume: join.resume, history: join.history };
 }
 
 /**

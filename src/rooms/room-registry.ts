@@ -3,6 +3,7 @@
 // before that member's 101), live while occupied, idle when empty, purged after
 // ROOM_RETENTION, and restored empty after a restart.
 
+import { RoomHistory } from '../history/room-history';
 import type { RoomRecord, WriteOutcome } from '../persistence/types';
 import type { RoomDelivery, RoomMessage } from './delivery';
 import type { RoomMember } from './member';
@@ -20,6 +21,8 @@ export interface RegistryOptions {
   /** How long an empty room is kept; 0 deletes it with its last member. */
   retentionMs: number;
   now?: () => number;
+  /** Seqs, epochs and kept messages per room (src/history); by default none kept, seqs still counted. */
+  history?: RoomHistory;
 }
 
 export interface RoomSummary {
@@ -37,6 +40,7 @@ export class RoomRegistry {
   private readonly now: () => number;
   /** While shutting down, members leave because we close them: rooms stay as they were stored. */
   private frozen = false;
+  readonly history: RoomHistory;
 
   constructor(
     private readonly persistence: RoomPersistence,
@@ -44,6 +48,7 @@ export class RoomRegistry {
     private readonly options: RegistryOptions,
   ) {
     this.now = options.now ?? Date.now;
+    this.history = options.history ?? new RoomHistory({ size: 0, ttlMs: 0, now: this.now });
   }
 
   get size(): number {
@@ -118,6 +123,8 @@ export class RoomRegistry {
       this.rooms.set(key, room);
       const creating = room;
       creating.settled = false;
+      // A new room is a new history: whatever its key had before is gone, under a new epoch.
+      this.history.created(key);
       room.ready = this.persistence.save(room.record()).then((outcome) => {
         creating.settled = true;
         return outcome;
@@ -128,7 +135,10 @@ export class RoomRegistry {
     const outcome = await room.ready;
     room.pendingAdmissions--;
     if (outcome === 'refused') {
-      if (this.rooms.get(key) === room && room.members.size === 0) this.rooms.delete(key);
+      if (this.rooms.get(key) === room && room.members.size === 0) {
+        this.rooms.delete(key);
+        this.history.removed(key);
+      }
       return { ok: false, reason: 'the room store is unavailable and this room could not be saved anywhere (write queue full, or its journal unwritable); try again later' };
     }
     return { ok: true, room, created };
@@ -146,6 +156,7 @@ export class RoomRegistry {
   }
 
   relay(room: Room, sender: RoomMember, message: RoomMessage): void {
+    message.seq = this.history.append(room.key, message.opcode, message.from, message.payload, message.ts);
     this.delivery.relay(room, sender, message);
   }
 
@@ -160,6 +171,7 @@ export class RoomRegistry {
     if (room.members.size > 0 || room.pendingAdmissions > 0 || this.frozen || this.rooms.get(room.key) !== room) return;
     if (this.options.retentionMs <= 0) {
       this.rooms.delete(room.key);
+      this.history.removed(room.key);
       void this.persistence.remove(room.key);
       return;
     }
@@ -175,6 +187,7 @@ export class RoomRegistry {
     for (const room of this.rooms.values()) {
       if (room.status === 'idle' && room.members.size === 0 && room.lastActivity <= cutoff) {
         this.rooms.delete(room.key);
+        this.history.removed(room.key);
         void this.persistence.remove(room.key);
         purged.push(room.key);
       }
