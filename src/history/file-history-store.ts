@@ -33,6 +33,8 @@ export class FileHistoryStore implements HistoryStore {
   constructor(
     private readonly dataDir: string,
     private readonly limits: { size: number; ttlMs: number },
+    /** growth that triggers a compaction; small only in tests */
+    private readonly compactAfterBytes = COMPACT_AFTER_BYTES,
   ) {
     this.atomic = new AtomicFile(dataDir, LOG_FILE);
   }
@@ -89,7 +91,7 @@ export class FileHistoryStore implements HistoryStore {
   }
 
   needsCompaction(): boolean {
-    return this.appendedBytes > COMPACT_AFTER_BYTES && this.appendedBytes > this.baseBytes;
+    return this.appendedBytes > this.compactAfterBytes && this.appendedBytes > this.baseBytes;
   }
 
   async compact(snapshot: readonly StoredHistory[]): Promise<void> {
