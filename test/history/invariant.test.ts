@@ -92,7 +92,7 @@ test('one (epoch, seq) never names two messages: restarts, kill -9, purges, re-c
         rmSync(dir, { recursive: true, force: true });
       }
     }),
-    { numRuns: 60 },
+    { numRuns: 300 },
   );
 });
 
