@@ -4,21 +4,18 @@
 //                    message {from, text, ts}, error {code, message}
 //   client → server: message {text}
 // All text from the network is inserted with textContent, never as HTML.
+// Connecting, reconnecting with backoff and resuming (since/epoch) are the
+// client library's (rooms-client.js); this file is the page around it.
+
+import { RoomsClient } from './rooms-client.js';
 
 const SUBPROTOCOL = 'rooms.v1.json';
 const ROOM_RE = /^[A-Za-z0-9_.~-]{1,128}$/;
 const CONTROL_RE = /\p{Cc}/u;
 const NAME_STORAGE = 'rooms.name';
 
-// Reconnect policy: exponential backoff with "equal jitter", capped.
-const BACKOFF_BASE_MS = 1000;
-const BACKOFF_CAP_MS = 30_000;
-// Close codes after which trying again may help: going away (restart, deploy),
-// abnormal (network, refused handshake), no status, server error, service
-// restart, try again later, bad gateway.
-const RETRY_CODES = new Set([1001, 1005, 1006, 1011, 1012, 1013, 1014]);
-
-const MAX_MESSAGE_BYTES = 1024 * 1024;
+/** Recent messages shown on joining (?history=N). */
+const HISTORY_ON_JOIN = 50;
 const MAX_MESSAGES = 1000;
 const MAX_FRAMES = 500;
 const MAX_PAYLOAD_SHOWN = 4000;
@@ -81,8 +78,8 @@ const ui = {
 const session = {
   room: '',
   name: '',
-  /** @type {WebSocket | null} */
-  ws: null,
+  /** @type {RoomsClient | null} */
+  client: null,
   /** 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed' */
   state: 'idle',
   attempt: 0,
@@ -91,9 +88,10 @@ const session = {
   /** Names in the room as the server tells it; a multiset (names may repeat). */
   members: /** @type {string[]} */ ([]),
   you: '',
-  retryTimer: 0,
   countdownTimer: 0,
   retryAt: 0,
+  /** from, ts and text of messages on screen: history replayed after a failed resume is not shown twice */
+  shown: new Set(),
 };
 
 // ---------------------------------------------------------------- room key & link
@@ -207,15 +205,18 @@ function appendCapped(list, item, max) {
   if (stick) list.scrollTop = list.scrollHeight;
 }
 
-function addMessage(from, text, ts, mine) {
+/** `tag`: 'missed' (sent while you were away, delivered on resume) or 'history' (from before you joined). */
+function addMessage(from, text, ts, mine, tag = '') {
   const date = timeOf(ts);
-  const li = el('li', mine ? 'msg mine' : 'msg');
+  const li = el('li', `${mine ? 'msg mine' : 'msg'}${tag ? ` ${tag}` : ''}`);
   const head = el('div', 'meta');
   const who = el('span', 'from', mine ? `${from} (you)` : from);
   const time = el('time', 'time', hhmm(date));
   time.dateTime = date.toISOString();
   time.title = date.toLocaleString();
   head.append(who, ' ', time);
+  if (tag === 'missed') head.append(' ', el('span', 'tag missed-tag', 'missed while away'));
+  if (tag === 'history') head.append(' ', el('span', 'tag history-tag', 'earlier'));
   const body = el('p', 'text', text);
   li.append(head, body);
   appendCapped(ui.messages, li, MAX_MESSAGES);
@@ -288,15 +289,8 @@ function setState(state, text) {
 }
 
 function clearTimers() {
-  clearTimeout(session.retryTimer);
   clearInterval(session.countdownTimer);
-  session.retryTimer = 0;
   session.countdownTimer = 0;
-}
-
-function backoffDelay(attempt) {
-  const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
-  return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
 }
 
 function tickCountdown() {
@@ -304,153 +298,115 @@ function tickCountdown() {
   ui.countdown.textContent = `in ${left} s`;
 }
 
-function scheduleReconnect(why) {
-  clearTimers();
-  const delay = backoffDelay(session.attempt);
-  session.attempt += 1;
-  session.retryAt = Date.now() + delay;
-  const prefix = session.everWelcomed ? 'Reconnecting' : 'Could not connect, trying again';
-  setState('reconnecting', `${prefix} (${why})`);
-  tickCountdown();
-  session.countdownTimer = setInterval(tickCountdown, 250);
-  session.retryTimer = setTimeout(() => {
-    clearTimers();
-    connect();
-  }, delay);
-}
-
-function socketUrl(room, name) {
-  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  return `${scheme}://${location.host}/?room=${encodeURIComponent(room)}&name=${encodeURIComponent(name)}`;
-}
-
 function connect() {
   clearTimers();
   session.welcomed = false;
-  const url = socketUrl(session.room, session.name);
-  setState('connecting', session.everWelcomed ? 'Reconnecting…' : 'Connecting…');
-  logFrame('•', 'connect', `${url}  (subprotocol ${SUBPROTOCOL})`);
-  let ws;
-  try {
-    ws = new WebSocket(url, SUBPROTOCOL);
-  } catch (err) {
-    logFrame('•', 'error', String(err));
-    setState('closed', `Closed: ${String(err)}`);
-    return;
-  }
-  ws.binaryType = 'arraybuffer';
-  session.ws = ws;
+  session.client?.close();
+  const client = new RoomsClient({ room: session.room, name: session.name, history: HISTORY_ON_JOIN });
+  session.client = client;
+  const current = () => session.client === client;
+  let lastClose = '';
 
-  ws.addEventListener('open', () => {
-    if (session.ws !== ws) return;
-    logFrame('•', 'open', `subprotocol: ${ws.protocol || '(none)'}; extensions: ${ws.extensions || '(none)'}`);
+  client.on('connecting', ({ url, resuming }) => {
+    if (!current()) return;
+    session.welcomed = false;
+    setState('connecting', session.everWelcomed ? 'Reconnecting…' : 'Connecting…');
+    logFrame('•', 'connect', `${url}  (subprotocol ${SUBPROTOCOL}${resuming ? '; resuming after the last message seen' : ''})`);
+  });
+  client.on('open', ({ protocol, extensions }) => {
+    if (!current()) return;
+    logFrame('•', 'open', `subprotocol: ${protocol || '(none)'}; extensions: ${extensions || '(none)'}`);
     setState('open', 'Open, waiting for welcome…');
   });
-
-  ws.addEventListener('message', (event) => {
-    if (session.ws !== ws) return;
-    if (typeof event.data !== 'string') {
-      logFrame('←', 'binary', `${event.data.byteLength} bytes (not expected in JSON mode)`);
-      return;
-    }
-    let frame;
-    try {
-      frame = JSON.parse(event.data);
-    } catch {
-      logFrame('←', 'text (not JSON)', event.data);
-      return;
-    }
-    const type = frame && typeof frame === 'object' && typeof frame.type === 'string' ? frame.type : '(no type)';
-    logFrame('←', type, event.data);
-    handleFrame(frame);
+  client.on('frame', ({ direction, type, data }) => {
+    if (current()) logFrame(direction === 'in' ? '←' : '→', type, data);
   });
-
-  ws.addEventListener('error', () => {
-    if (session.ws !== ws) return;
-    // The browser gives no details here on purpose; the close event follows.
-    logFrame('•', 'error', 'the browser reports a connection error (details are hidden from pages)');
-  });
-
-  ws.addEventListener('close', (event) => {
-    const text = describeClose(event.code, event.reason);
+  client.on('close', ({ code, reason, wasClean, willRetry }) => {
+    const text = describeClose(code, reason);
     // 1006 means no close frame arrived at all: the connection just dropped.
-    logFrame(event.code === 1006 ? '•' : '←', 'close', `${text}${event.wasClean ? '' : ' (not clean)'}`);
-    if (session.ws !== ws) return; // a socket the user already left
-    session.ws = null;
+    logFrame(code === 1006 ? '•' : '←', 'close', `${text}${wasClean ? '' : ' (not clean)'}`);
+    if (!current()) return;
     session.welcomed = false;
-    if (RETRY_CODES.has(event.code)) {
+    lastClose = text;
+    if (willRetry) {
       if (session.everWelcomed && session.attempt === 0) addNotice(`Disconnected (${text}).`, 'warn');
-      scheduleReconnect(text);
     } else {
       setState('closed', `Closed (${text})`);
-      addNotice(`The server closed the connection (${text}).`, event.code === 1000 ? 'info' : 'error');
+      addNotice(`The server closed the connection (${text}).`, code === 1000 ? 'info' : 'error');
     }
   });
+  client.on('reconnecting', ({ delay, attempt }) => {
+    if (!current()) return;
+    clearTimers();
+    session.attempt = attempt;
+    session.retryAt = Date.now() + delay;
+    const prefix = session.everWelcomed ? 'Reconnecting' : 'Could not connect, trying again';
+    setState('reconnecting', `${prefix} (${lastClose})`);
+    tickCountdown();
+    session.countdownTimer = setInterval(tickCountdown, 250);
+  });
+  client.on('welcome', (welcome) => {
+    if (!current()) return;
+    clearTimers();
+    const members = welcome.members.filter((m) => typeof m === 'string');
+    session.you = typeof welcome.you === 'string' ? welcome.you : session.name;
+    session.members = members;
+    if (!members.includes(session.you)) session.members.push(session.you);
+    const again = session.everWelcomed;
+    session.welcomed = true;
+    session.everWelcomed = true;
+    session.attempt = 0;
+    ui.whereName.textContent = session.you;
+    if (typeof welcome.room === 'string') ui.whereRoom.textContent = welcome.room;
+    renderMembers();
+    setState('open', 'Open');
+    if (!again) addNotice(`You joined as ${session.you}.`, 'ok');
+    else if (welcome.recovered === true) addNotice('Reconnected. Nothing was lost: messages sent while you were away are shown, marked “missed while away”.', 'ok');
+    else addNotice('Reconnected, but messages sent while you were away may be missing: the server no longer has all of them. The latest ones are shown below.', 'warn');
+  });
+  client.on('message', (message) => {
+    if (!current() || message.own) return;
+    // A binary message from a raw-mode member travels base64-encoded.
+    const text = message.encoding === 'base64' ? describeBinary(message.text) : message.text;
+    const key = `${message.from}\u0000${message.ts}\u0000${text}`;
+    if (message.replayed && !message.missed && session.shown.has(key)) return;
+    addMessage(message.from, text, message.ts, false, message.missed ? 'missed' : message.replayed ? 'history' : '');
+    remember(key);
+  });
+  client.on('joined', ({ name }) => {
+    if (!current()) return;
+    session.members.push(name);
+    renderMembers();
+    addNotice(`${name} joined.`);
+  });
+  client.on('left', ({ name }) => {
+    if (!current()) return;
+    // Remove one occurrence of that name; never yourself (the server will not send it).
+    const i = session.members.lastIndexOf(name);
+    if (i !== -1) session.members.splice(i, 1);
+    renderMembers();
+    addNotice(`${name} left.`);
+  });
+  client.on('error', ({ code, message }) => {
+    if (!current()) return;
+    if (code === 'connect_failed') {
+      logFrame('•', 'error', message);
+      setState('closed', `Closed: ${message}`);
+      return;
+    }
+    addNotice(`Server error ${code}${message ? `: ${message}` : ''}`, 'error');
+  });
+  client.connect();
 }
 
-function handleFrame(frame) {
-  if (!frame || typeof frame !== 'object') return;
-  switch (frame.type) {
-    case 'welcome': {
-      const members = Array.isArray(frame.members) ? frame.members.filter((m) => typeof m === 'string') : [];
-      session.you = typeof frame.you === 'string' ? frame.you : session.name;
-      session.members = members;
-      if (!members.includes(session.you)) session.members.push(session.you);
-      const again = session.everWelcomed;
-      session.welcomed = true;
-      session.everWelcomed = true;
-      session.attempt = 0;
-      ui.whereName.textContent = session.you;
-      if (typeof frame.room === 'string') ui.whereRoom.textContent = frame.room;
-      renderMembers();
-      setState('open', 'Open');
-      addNotice(again ? 'Reconnected.' : `You joined as ${session.you}.`, 'ok');
-      break;
-    }
-    case 'joined': {
-      if (typeof frame.name !== 'string') return;
-      session.members.push(frame.name);
-      renderMembers();
-      addNotice(`${frame.name} joined.`);
-      break;
-    }
-    case 'left': {
-      if (typeof frame.name !== 'string') return;
-      // Remove one occurrence of that name; never yourself (the server will not send it).
-      const i = session.members.lastIndexOf(frame.name);
-      if (i !== -1) session.members.splice(i, 1);
-      renderMembers();
-      addNotice(`${frame.name} left.`);
-      break;
-    }
-    case 'message': {
-      const from = typeof frame.from === 'string' ? frame.from : '(unknown)';
-      let text = typeof frame.text === 'string' ? frame.text : String(frame.text ?? '');
-      // A binary message from a raw-mode member travels base64-encoded.
-      if (frame.encoding === 'base64') text = describeBinary(text);
-      addMessage(from, text, typeof frame.ts === 'number' ? frame.ts : Date.now(), false);
-      break;
-    }
-    case 'error': {
-      const code = typeof frame.code === 'string' ? frame.code : 'error';
-      const message = typeof frame.message === 'string' ? frame.message : '';
-      addNotice(`Server error ${code}${message ? `: ${message}` : ''}`, 'error');
-      break;
-    }
-    default:
-      break; // unknown types are shown in the protocol panel only
-  }
+function remember(key) {
+  session.shown.add(key);
+  if (session.shown.size > MAX_MESSAGES) session.shown.delete(session.shown.values().next().value);
 }
 
 function sendText(text) {
-  const ws = session.ws;
-  if (!ws || ws.readyState !== WebSocket.OPEN || !session.welcomed) return 'offline';
-  const payload = JSON.stringify({ type: 'message', text });
-  // The server's default limit (MAX_MESSAGE_BYTES); a bigger message would close the connection with 1009.
-  if (new TextEncoder().encode(payload).length > MAX_MESSAGE_BYTES) return 'too-big';
-  ws.send(payload);
-  logFrame('→', 'message', payload);
-  return 'sent';
+  if (!session.client || !session.welcomed) return 'offline';
+  return session.client.send(text);
 }
 
 // ---------------------------------------------------------------- join / leave
@@ -462,6 +418,7 @@ function join(room, name) {
   session.everWelcomed = false;
   session.members = [];
   session.you = name;
+  session.shown.clear();
   ui.messages.replaceChildren();
   renderMembers();
   ui.whereRoom.textContent = room;
@@ -476,12 +433,10 @@ function join(room, name) {
 
 function leave() {
   clearTimers();
-  const ws = session.ws;
-  if (ws && (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING)) {
-    logFrame('→', 'close', describeClose(1000, 'leaving'));
-    ws.close(1000, 'leaving');
-  }
-  session.ws = null;
+  const client = session.client;
+  session.client = null;
+  if (client && (client.state === 'open' || client.state === 'connecting')) logFrame('→', 'close', describeClose(1000, 'leaving'));
+  client?.close(1000, 'leaving');
   session.welcomed = false;
   setState('idle', 'Not connected');
   ui.where.hidden = true;
@@ -543,7 +498,9 @@ ui.sendForm.addEventListener('submit', (event) => {
 
 ui.reconnect.addEventListener('click', () => {
   session.attempt = 0;
-  connect();
+  // Waiting to reconnect: the same client tries now, and resumes. Closed for good: a fresh start.
+  if (session.client && session.state === 'reconnecting') session.client.retryNow();
+  else connect();
 });
 
 ui.leave.addEventListener('click', leave);
@@ -571,9 +528,9 @@ ui.text.addEventListener('input', fitTextBox);
 // Back online, or back to a tab whose timers the browser throttled while it
 // was hidden (phones do this): do not wait out the backoff.
 function retryNow() {
-  if (session.state === 'reconnecting') {
+  if (session.state === 'reconnecting' && session.client) {
     session.attempt = 0;
-    connect();
+    session.client.retryNow();
   }
 }
 window.addEventListener('online', retryNow);
