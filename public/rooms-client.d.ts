@@ -10,6 +10,8 @@ export interface RoomsClientOptions {
   history?: number;
   /** Reconnect delays: doubling from baseMs (default 1000) up to maxMs (default 30000), with jitter. */
   backoff?: { baseMs?: number; maxMs?: number };
+  /** Drop the connection when the browser goes offline and reconnect when it is back (default true). */
+  watchNetwork?: boolean;
 }
 
 export type RoomsClientState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';

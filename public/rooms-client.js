@@ -40,6 +40,11 @@ export class RoomsClient {
     this.unconfirmed = [];
     /** @type {Map<string, Set<Function>>} */
     this.listeners = new Map();
+    // The browser knows the network is gone before TCP does (a socket can look open for minutes):
+    // drop the connection at once, and come back (resuming) as soon as the network does.
+    this.onOffline = () => this.dropForOffline();
+    this.onOnline = () => this.retryNow();
+    this.watchNetwork = options.watchNetwork !== false && typeof window !== 'undefined';
   }
 
   /** Subscribes to an event; returns the function that unsubscribes. */
@@ -64,6 +69,10 @@ export class RoomsClient {
 
   /** Opens the connection (again, at once, if it was waiting to reconnect). */
   connect() {
+    if (this.watchNetwork && this.state === 'idle') {
+      window.addEventListener('offline', this.onOffline);
+      window.addEventListener('online', this.onOnline);
+    }
     clearTimeout(this.retryTimer);
     this.retryTimer = 0;
     this.welcomed = false;
@@ -124,7 +133,25 @@ export class RoomsClient {
     this.ws = null;
     if (ws && (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING)) ws.close(code, reason);
     this.welcomed = false;
+    if (this.watchNetwork) {
+      window.removeEventListener('offline', this.onOffline);
+      window.removeEventListener('online', this.onOnline);
+    }
     this.setState('idle');
+  }
+
+  dropForOffline() {
+    const ws = this.ws;
+    if (!ws) return;
+    this.ws = null;
+    this.welcomed = false;
+    try {
+      ws.close(4000, 'offline');
+    } catch {
+      /* already closing */
+    }
+    this.emit('close', { code: 4000, reason: 'the network went offline', wasClean: false, willRetry: true });
+    this.scheduleReconnect(4000);
   }
 
   /** While waiting to reconnect: try now (back online, tab visible again). */
@@ -186,16 +213,21 @@ export class RoomsClient {
       case 'message': {
         const seq = Number.isSafeInteger(frame.seq) ? frame.seq : 0;
         const replayed = seq !== 0 && seq <= this.welcomeSeq;
-        // In a resume, never show one message twice.
-        if (replayed && seq <= this.lastSeq) return;
-        // Seqs in between were our own messages (the server does not send them back to us).
+        // History shown on joining (or after a failed resume) is for display: it moves nothing.
+        // Missed messages of a recovered resume and live ones carry the count on.
+        const counts = !replayed || this.resumedOk;
         let own = false;
-        if (seq > this.lastSeq + 1) this.unconfirmed.splice(0, seq - this.lastSeq - 1);
-        if (replayed && frame.from === this.name && this.unconfirmed[0] === frame.text) {
-          this.unconfirmed.shift();
-          own = true;
+        if (counts) {
+          // Never one message twice.
+          if (seq !== 0 && seq <= this.lastSeq) return;
+          // Seqs skipped were our own messages (the server does not send them back to us).
+          if (seq > this.lastSeq + 1) this.unconfirmed.splice(0, seq - this.lastSeq - 1);
+          if (replayed && frame.from === this.name && this.unconfirmed[0] === frame.text) {
+            this.unconfirmed.shift();
+            own = true;
+          }
+          if (seq > this.lastSeq) this.lastSeq = seq;
         }
-        if (seq > this.lastSeq) this.lastSeq = seq;
         this.emit('message', { from: String(frame.from ?? ''), text: String(frame.text ?? ''), ts: typeof frame.ts === 'number' ? frame.ts : Date.now(), seq, encoding: frame.encoding, replayed, missed: replayed && this.resumedOk, own });
         break;
       }
