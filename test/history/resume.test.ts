@@ -192,6 +192,26 @@ test('a room purged and created again starts a new epoch', async () => {
   }
 });
 
+test('HISTORY_SIZE=0: seqs still count, nothing is kept, a resume is recovered only when nothing was missed', async () => {
+  const off = await startTestServer({ historySize: 0 });
+  try {
+    const ada = await joinJson(off.port, 'off', 'ada');
+    const bob = await joinJson(off.port, 'off', 'bob');
+    ada.say('a');
+    ada.say('b');
+    assert.equal(seqs(await bob.messages(2)), [1, 2]);
+    const epoch = String(ada.welcome.epoch);
+    const upToDate = await joinJson(off.port, 'off', 'cy', `&since=2&epoch=${epoch}&history=5`);
+    assert.equal([upToDate.welcome.seq, upToDate.welcome.recovered], [2, true]);
+    assert.ok(await quiet(upToDate.client));
+    const behind = await joinJson(off.port, 'off', 'dee', `&since=1&epoch=${epoch}&history=5`);
+    assert.equal([behind.welcome.seq, behind.welcome.recovered], [2, false]);
+    assert.ok(await quiet(behind.client));
+  } finally {
+    await off.stop();
+  }
+});
+
 const BAD: [string, string][] = [
   ['&since=1', 'since and epoch go together: give both or neither'],
   ['&epoch=abc', 'since and epoch go together: give both or neither'],
