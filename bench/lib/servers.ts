@@ -51,6 +51,11 @@ export function oursSpec(): ServerSpec {
   };
 }
 
+/** Ours with history off (HISTORY_SIZE=0): the cost of keeping history shows as the ratio to it. */
+export function oursHistoryOffSpec(): ServerSpec {
+  return { ...oursSpec(), name: 'rooms-history-off', env: { ...OURS_ENV, HISTORY_SIZE: '0' } };
+}
+
 export function peerSpecs(): ServerSpec[] {
   return [
     { name: 'ws', command: tsxNode('bench/peers/ws-server.ts', '--port', '0'), env: {}, dataDir: false },
