@@ -54,3 +54,30 @@ CREATE TABLE IF NOT EXISTS rooms (
 ALTER TABLE rooms ADD COLUMN IF NOT EXISTS secret_hash VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NULL;
 ALTER TABLE rooms ADD COLUMN IF NOT EXISTS owner_token_hash CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NULL;
 ALTER TABLE rooms ADD COLUMN IF NOT EXISTS locked TINYINT(1) NOT NULL DEFAULT 0;
+-- @step 3: message history (HISTORY_SIZE, HISTORY_TTL; src/history/mariadb-history-store.ts)
+-- history_rooms: one row per room with history. epoch names the room's unbroken
+--   history; last_seq is the latest seq given out in it (messages may have been
+--   pruned since); clean = 1 only between a clean stop and the next start, which
+--   sets it back to 0: a row found with clean = 0 after a crash gets a new epoch.
+-- history_messages: the latest messages per room, keyed by (room_key, seq);
+--   a row counts only under its room's current epoch. Pruned by count at each
+--   write and by age (ts, ms since the epoch) in small batches.
+CREATE TABLE IF NOT EXISTS history_rooms (
+  room_key VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  epoch VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  last_seq BIGINT NOT NULL,
+  clean TINYINT NOT NULL DEFAULT 0,
+  PRIMARY KEY (room_key)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+CREATE TABLE IF NOT EXISTS history_messages (
+  room_key VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  seq BIGINT NOT NULL,
+  epoch VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  opcode TINYINT NOT NULL,
+  sender VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+  ts BIGINT NOT NULL,
+  payload LONGBLOB NOT NULL,
+  PRIMARY KEY (room_key, seq),
+  KEY history_messages_ts (ts)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;

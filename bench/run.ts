@@ -11,7 +11,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { renderChart, type ChartGroup } from './lib/chart';
 import type { Params, ScenarioResult } from './lib/scenarios';
-import { CEILING, ROOT, hardNofile, hasTaskset, oursExists, oursSpec, peerSpecs, startServer, wrap, type ServerSpec } from './lib/servers';
+import { CEILING, ROOT, hardNofile, hasTaskset, oursExists, oursHistoryOffSpec, oursSpec, peerSpecs, startServer, wrap, type ServerSpec } from './lib/servers';
 
 interface MetricDef {
   key: string;
@@ -165,7 +165,7 @@ function parseArgs(argv: readonly string[]): Options {
     else if (a === '--replot') o.replot = true;
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'npm run bench -- [--rounds N] [--quick] [--only ' + SCENARIOS.map((s) => s.id).join(',') + '] [--servers rooms,ws,ws-frame-once,ceiling] [--measure-ms MS] [--no-write]\n' +
+        'npm run bench -- [--rounds N] [--quick] [--only ' + SCENARIOS.map((s) => s.id).join(',') + '] [--servers rooms,rooms-history-off,ws,ws-frame-once,ceiling] [--measure-ms MS] [--no-write]\n' +
           'npm run bench -- --replot   (table and docs/bench.svg again from bench/results.json)\n',
       );
       process.exit(0);
@@ -251,7 +251,8 @@ async function main(): Promise<void> {
     return;
   }
   const all: ServerSpec[] = [];
-  if (oursExists()) all.push(oursSpec());
+  // History on (the default) first, as the candidate; history off is one of the peers it is compared with.
+  if (oursExists()) all.push(oursSpec(), oursHistoryOffSpec());
   else log('note: src/main.ts does not exist yet: running the ws peers only (ratios: ws-frame-once against ws)');
   all.push(...peerSpecs());
   const servers = o.servers === null ? all : all.filter((s) => o.servers?.includes(s.name));

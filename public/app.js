@@ -4,27 +4,18 @@
 //                    message {from, text, ts}, error {code, message}
 //   client → server: message {text}
 // All text from the network is inserted with textContent, never as HTML.
-// Room secrets and the owner's controls: access.js.
+// Connecting, reconnecting with backoff and resuming (since/epoch) are the
+// client library's (rooms-client.js); this file is the page around it.
 
-import {
-  OWNER_CLOSES, explainRefusal, forgetOwnerToken, generateSecret, protocolsFor, redactForPanel, saveOwnerToken, savedOwnerToken,
-  secretFromLocation, serverReachable, shareLinkWithSecret,
-} from './access.js';
+import { RoomsClient } from './rooms-client.js';
 
 const SUBPROTOCOL = 'rooms.v1.json';
 const ROOM_RE = /^[A-Za-z0-9_.~-]{1,128}$/;
 const CONTROL_RE = /\p{Cc}/u;
 const NAME_STORAGE = 'rooms.name';
 
-// Reconnect policy: exponential backoff with "equal jitter", capped.
-const BACKOFF_BASE_MS = 1000;
-const BACKOFF_CAP_MS = 30_000;
-// Close codes after which trying again may help: going away (restart, deploy),
-// abnormal (network, refused handshake), no status, server error, service
-// restart, try again later, bad gateway.
-const RETRY_CODES = new Set([1001, 1005, 1006, 1011, 1012, 1013, 1014]);
-
-const MAX_MESSAGE_BYTES = 1024 * 1024;
+/** Recent messages shown on joining (?history=N). */
+const HISTORY_ON_JOIN = 50;
 const MAX_MESSAGES = 1000;
 const MAX_FRAMES = 500;
 const MAX_PAYLOAD_SHOWN = 4000;
@@ -81,28 +72,14 @@ const ui = {
   memberCount: $('member-count'),
   frames: $('frames'),
   clearLog: $('clear-log'),
-  secret: $('secret'),
-  generateSecret: $('generate-secret'),
-  accessError: $('access-error'),
-  secretOnce: $('secret-once'),
-  secretOnceValue: $('secret-once-value'),
-  secretOnceLink: $('secret-once-link'),
-  copySecret: $('copy-secret'),
-  copySecretLink: $('copy-secret-link'),
-  ownerControls: $('owner-controls'),
-  roomState: $('room-state'),
-  lockRoom: $('lock-room'),
-  rotateSecret: $('rotate-secret'),
-  removeSecret: $('remove-secret'),
-  closeRoom: $('close-room'),
 };
 
 /** Everything about the current session; one object so state changes are easy to follow. */
 const session = {
   room: '',
   name: '',
-  /** @type {WebSocket | null} */
-  ws: null,
+  /** @type {RoomsClient | null} */
+  client: null,
   /** 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed' */
   state: 'idle',
   attempt: 0,
@@ -111,21 +88,10 @@ const session = {
   /** Names in the room as the server tells it; a multiset (names may repeat). */
   members: /** @type {string[]} */ ([]),
   you: '',
-  retryTimer: 0,
   countdownTimer: 0,
   retryAt: 0,
-  /** The secret typed or generated for this room (memory only, never in a URL the server sees). */
-  secret: '',
-  /** A secret this page generated: shown once, when the room it protects is created. */
-  secretToShow: '',
-  role: 'member',
-  locked: false,
-  protected: false,
-  /** This attempt got its 101; refusals never do. */
-  opened: false,
-  usedOwnerToken: false,
-  /** Refused joins in a row (the browser cannot tell which refusal: access.js explainRefusal). */
-  refusals: 0,
+  /** from, ts and text of messages on screen: history replayed after a failed resume is not shown twice */
+  shown: new Set(),
 };
 
 // ---------------------------------------------------------------- room key & link
@@ -239,15 +205,18 @@ function appendCapped(list, item, max) {
   if (stick) list.scrollTop = list.scrollHeight;
 }
 
-function addMessage(from, text, ts, mine) {
+/** `tag`: 'missed' (sent while you were away, delivered on resume) or 'history' (from before you joined). */
+function addMessage(from, text, ts, mine, tag = '') {
   const date = timeOf(ts);
-  const li = el('li', mine ? 'msg mine' : 'msg');
+  const li = el('li', `${mine ? 'msg mine' : 'msg'}${tag ? ` ${tag}` : ''}`);
   const head = el('div', 'meta');
   const who = el('span', 'from', mine ? `${from} (you)` : from);
   const time = el('time', 'time', hhmm(date));
   time.dateTime = date.toISOString();
   time.title = date.toLocaleString();
   head.append(who, ' ', time);
+  if (tag === 'missed') head.append(' ', el('span', 'tag missed-tag', 'missed while away'));
+  if (tag === 'history') head.append(' ', el('span', 'tag history-tag', 'earlier'));
   const body = el('p', 'text', text);
   li.append(head, body);
   appendCapped(ui.messages, li, MAX_MESSAGES);
@@ -272,12 +241,6 @@ function renderMembers() {
       youMarked = true;
       li.classList.add('you');
       li.append(' ', el('span', 'tag', '(you)'));
-    } else if (session.role === 'owner' && name !== session.you) {
-      const kick = el('button', 'kick', 'Remove');
-      kick.type = 'button';
-      kick.setAttribute('aria-label', `Remove ${name} from the room`);
-      kick.addEventListener('click', () => sendCommand({ type: 'kick', name }));
-      li.append(' ', kick);
     }
     ui.members.append(li);
   }
@@ -326,15 +289,8 @@ function setState(state, text) {
 }
 
 function clearTimers() {
-  clearTimeout(session.retryTimer);
   clearInterval(session.countdownTimer);
-  session.retryTimer = 0;
   session.countdownTimer = 0;
-}
-
-function backoffDelay(attempt) {
-  const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
-  return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
 }
 
 function tickCountdown() {
@@ -342,235 +298,115 @@ function tickCountdown() {
   ui.countdown.textContent = `in ${left} s`;
 }
 
-function scheduleReconnect(why) {
-  clearTimers();
-  const delay = backoffDelay(session.attempt);
-  session.attempt += 1;
-  session.retryAt = Date.now() + delay;
-  const prefix = session.everWelcomed ? 'Reconnecting' : 'Could not connect, trying again';
-  setState('reconnecting', `${prefix} (${why})`);
-  tickCountdown();
-  session.countdownTimer = setInterval(tickCountdown, 250);
-  session.retryTimer = setTimeout(() => {
-    clearTimers();
-    connect();
-  }, delay);
-}
-
-function socketUrl(room, name) {
-  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  return `${scheme}://${location.host}/?room=${encodeURIComponent(room)}&name=${encodeURIComponent(name)}`;
-}
-
 function connect() {
   clearTimers();
   session.welcomed = false;
-  const url = socketUrl(session.room, session.name);
-  setState('connecting', session.everWelcomed ? 'Reconnecting…' : 'Connecting…');
-  // The owner token (kept from this room's creation) opens the room as its owner; else the secret, if any.
-  const ownerToken = savedOwnerToken(session.room);
-  const credential = ownerToken || session.secret;
-  session.usedOwnerToken = Boolean(ownerToken);
-  session.opened = false;
-  logFrame('•', 'connect', `${url}  (subprotocol ${SUBPROTOCOL}${credential ? `, ${ownerToken ? 'owner key' : 'secret'} offered as rooms.auth.…` : ''})`);
-  let ws;
-  try {
-    ws = new WebSocket(url, protocolsFor(SUBPROTOCOL, credential));
-  } catch (err) {
-    logFrame('•', 'error', String(err));
-    setState('closed', `Closed: ${String(err)}`);
-    return;
-  }
-  ws.binaryType = 'arraybuffer';
-  session.ws = ws;
+  session.client?.close();
+  const client = new RoomsClient({ room: session.room, name: session.name, history: HISTORY_ON_JOIN });
+  session.client = client;
+  const current = () => session.client === client;
+  let lastClose = '';
 
-  ws.addEventListener('open', () => {
-    if (session.ws !== ws) return;
-    session.opened = true;
-    logFrame('•', 'open', `subprotocol: ${ws.protocol || '(none)'}; extensions: ${ws.extensions || '(none)'}`);
+  client.on('connecting', ({ url, resuming }) => {
+    if (!current()) return;
+    session.welcomed = false;
+    setState('connecting', session.everWelcomed ? 'Reconnecting…' : 'Connecting…');
+    logFrame('•', 'connect', `${url}  (subprotocol ${SUBPROTOCOL}${resuming ? '; resuming after the last message seen' : ''})`);
+  });
+  client.on('open', ({ protocol, extensions }) => {
+    if (!current()) return;
+    logFrame('•', 'open', `subprotocol: ${protocol || '(none)'}; extensions: ${extensions || '(none)'}`);
     setState('open', 'Open, waiting for welcome…');
   });
-
-  ws.addEventListener('message', (event) => {
-    if (session.ws !== ws) return;
-    if (typeof event.data !== 'string') {
-      logFrame('←', 'binary', `${event.data.byteLength} bytes (not expected in JSON mode)`);
-      return;
-    }
-    let frame;
-    try {
-      frame = JSON.parse(event.data);
-    } catch {
-      logFrame('←', 'text (not JSON)', event.data);
-      return;
-    }
-    const type = frame && typeof frame === 'object' && typeof frame.type === 'string' ? frame.type : '(no type)';
-    logFrame('←', type, redactForPanel(event.data));
-    handleFrame(frame);
+  client.on('frame', ({ direction, type, data }) => {
+    if (current()) logFrame(direction === 'in' ? '←' : '→', type, data);
   });
-
-  ws.addEventListener('error', () => {
-    if (session.ws !== ws) return;
-    // The browser gives no details here on purpose; the close event follows.
-    logFrame('•', 'error', 'the browser reports a connection error (details are hidden from pages)');
-  });
-
-  ws.addEventListener('close', (event) => {
-    const text = describeClose(event.code, event.reason);
+  client.on('close', ({ code, reason, wasClean, willRetry }) => {
+    const text = describeClose(code, reason);
     // 1006 means no close frame arrived at all: the connection just dropped.
-    logFrame(event.code === 1006 ? '•' : '←', 'close', `${text}${event.wasClean ? '' : ' (not clean)'}`);
-    if (session.ws !== ws) return; // a socket the user already left
-    session.ws = null;
+    logFrame(code === 1006 ? '•' : '←', 'close', `${text}${wasClean ? '' : ' (not clean)'}`);
+    if (!current()) return;
     session.welcomed = false;
-    if (OWNER_CLOSES[event.code]) {
-      if (event.code === 4002) forgetOwnerToken(session.room);
-      setState('closed', `Closed (${text})`);
-      addNotice(OWNER_CLOSES[event.code], 'error');
-      return;
-    }
-    if (event.code === 1006 && !session.opened) {
-      void refusedOrUnreachable(text);
-      return;
-    }
-    if (RETRY_CODES.has(event.code)) {
+    lastClose = text;
+    if (willRetry) {
       if (session.everWelcomed && session.attempt === 0) addNotice(`Disconnected (${text}).`, 'warn');
-      scheduleReconnect(text);
     } else {
       setState('closed', `Closed (${text})`);
-      addNotice(`The server closed the connection (${text}).`, event.code === 1000 ? 'info' : 'error');
+      addNotice(`The server closed the connection (${text}).`, code === 1000 ? 'info' : 'error');
     }
   });
+  client.on('reconnecting', ({ delay, attempt }) => {
+    if (!current()) return;
+    clearTimers();
+    session.attempt = attempt;
+    session.retryAt = Date.now() + delay;
+    const prefix = session.everWelcomed ? 'Reconnecting' : 'Could not connect, trying again';
+    setState('reconnecting', `${prefix} (${lastClose})`);
+    tickCountdown();
+    session.countdownTimer = setInterval(tickCountdown, 250);
+  });
+  client.on('welcome', (welcome) => {
+    if (!current()) return;
+    clearTimers();
+    const members = welcome.members.filter((m) => typeof m === 'string');
+    session.you = typeof welcome.you === 'string' ? welcome.you : session.name;
+    session.members = members;
+    if (!members.includes(session.you)) session.members.push(session.you);
+    const again = session.everWelcomed;
+    session.welcomed = true;
+    session.everWelcomed = true;
+    session.attempt = 0;
+    ui.whereName.textContent = session.you;
+    if (typeof welcome.room === 'string') ui.whereRoom.textContent = welcome.room;
+    renderMembers();
+    setState('open', 'Open');
+    if (!again) addNotice(`You joined as ${session.you}.`, 'ok');
+    else if (welcome.recovered === true) addNotice('Reconnected. Nothing was lost: messages sent while you were away are shown, marked “missed while away”.', 'ok');
+    else addNotice('Reconnected, but messages sent while you were away may be missing: the server no longer has all of them. The latest ones are shown below.', 'warn');
+  });
+  client.on('message', (message) => {
+    if (!current() || message.own) return;
+    // A binary message from a raw-mode member travels base64-encoded.
+    const text = message.encoding === 'base64' ? describeBinary(message.text) : message.text;
+    const key = `${message.from}\u0000${message.ts}\u0000${text}`;
+    if (message.replayed && !message.missed && session.shown.has(key)) return;
+    addMessage(message.from, text, message.ts, false, message.missed ? 'missed' : message.replayed ? 'history' : '');
+    remember(key);
+  });
+  client.on('joined', ({ name }) => {
+    if (!current()) return;
+    session.members.push(name);
+    renderMembers();
+    addNotice(`${name} joined.`);
+  });
+  client.on('left', ({ name }) => {
+    if (!current()) return;
+    // Remove one occurrence of that name; never yourself (the server will not send it).
+    const i = session.members.lastIndexOf(name);
+    if (i !== -1) session.members.splice(i, 1);
+    renderMembers();
+    addNotice(`${name} left.`);
+  });
+  client.on('error', ({ code, message }) => {
+    if (!current()) return;
+    if (code === 'connect_failed') {
+      logFrame('•', 'error', message);
+      setState('closed', `Closed: ${message}`);
+      return;
+    }
+    addNotice(`Server error ${code}${message ? `: ${message}` : ''}`, 'error');
+  });
+  client.connect();
 }
 
-/** A connection that never opened: a refusal if the server answers /healthz, else the network (retry). */
-async function refusedOrUnreachable(text) {
-  const room = session.room;
-  if (!(await serverReachable())) return scheduleReconnect(text);
-  if (session.room !== room || session.state === 'idle') return;
-  session.refusals += 1;
-  const sentSecret = Boolean(session.secret) && !session.usedOwnerToken;
-  const why = explainRefusal({ sentSecret, usedOwnerToken: session.usedOwnerToken, failures: session.refusals });
-  // A stale owner key must not be offered again and again: it counts as a wrong credential.
-  if (session.usedOwnerToken) forgetOwnerToken(room);
-  leave();
-  ui.accessError.textContent = why;
-  ui.accessError.hidden = false;
-  ui.secret.focus();
-}
-
-function renderAccess() {
-  const owner = session.role === 'owner';
-  ui.ownerControls.hidden = !owner;
-  ui.roomState.textContent = `${session.protected ? 'Protected by a secret' : 'Open to anyone with the key'}${session.locked ? ' · locked: no one new can join' : ''}`;
-  ui.lockRoom.textContent = session.locked ? 'Unlock the room' : 'Lock the room';
-  ui.removeSecret.disabled = !session.protected;
-  ui.rotateSecret.textContent = session.protected ? 'Change the secret' : 'Protect with a secret';
-  renderMembers();
-}
-
-function showSecretOnce(secret) {
-  ui.secretOnceValue.value = secret;
-  ui.secretOnceLink.value = shareLinkWithSecret(session.room, secret);
-  ui.secretOnce.hidden = false;
-}
-
-function sendCommand(command) {
-  const ws = session.ws;
-  if (!ws || ws.readyState !== WebSocket.OPEN) return addNotice('Not connected: try again once the room is open.', 'warn');
-  const payload = JSON.stringify(command);
-  ws.send(payload);
-  logFrame('→', command.type, redactForPanel(payload));
-}
-
-function handleFrame(frame) {
-  if (!frame || typeof frame !== 'object') return;
-  switch (frame.type) {
-    case 'welcome': {
-      const members = Array.isArray(frame.members) ? frame.members.filter((m) => typeof m === 'string') : [];
-      session.you = typeof frame.you === 'string' ? frame.you : session.name;
-      session.members = members;
-      if (!members.includes(session.you)) session.members.push(session.you);
-      const again = session.everWelcomed;
-      session.welcomed = true;
-      session.everWelcomed = true;
-      session.attempt = 0;
-      ui.whereName.textContent = session.you;
-      if (typeof frame.room === 'string') ui.whereRoom.textContent = frame.room;
-      session.role = frame.role === 'owner' ? 'owner' : 'member';
-      session.protected = frame.protected === true;
-      session.refusals = 0;
-      if (typeof frame.ownerToken === 'string') {
-        // This join created the room: keep the owner key in this browser, show a generated secret once.
-        saveOwnerToken(session.room, frame.ownerToken);
-        if (session.usedOwnerToken) {
-          // An owner key kept from a room since closed created this one, as its secret: put the
-          // secret the user meant (or none) in its place.
-          sendCommand({ type: 'set_secret', secret: session.secret || null });
-          session.protected = Boolean(session.secret);
-        }
-        if (session.secretToShow && session.protected) showSecretOnce(session.secretToShow);
-      } else if (!session.protected && session.secret && !again) {
-        addNotice('This room is not protected: the secret you gave protects nothing.', 'warn');
-      }
-      // A kept owner key that no longer makes us the owner belongs to a room since closed.
-      if (session.usedOwnerToken && session.role !== 'owner') forgetOwnerToken(session.room);
-      session.secretToShow = '';
-      renderAccess();
-      setState('open', 'Open');
-      addNotice(again ? 'Reconnected.' : `You joined as ${session.you}.`, 'ok');
-      break;
-    }
-    case 'joined': {
-      if (typeof frame.name !== 'string') return;
-      session.members.push(frame.name);
-      renderMembers();
-      addNotice(`${frame.name} joined.`);
-      break;
-    }
-    case 'left': {
-      if (typeof frame.name !== 'string') return;
-      // Remove one occurrence of that name; never yourself (the server will not send it).
-      const i = session.members.lastIndexOf(frame.name);
-      if (i !== -1) session.members.splice(i, 1);
-      renderMembers();
-      addNotice(`${frame.name} left.`);
-      break;
-    }
-    case 'message': {
-      const from = typeof frame.from === 'string' ? frame.from : '(unknown)';
-      let text = typeof frame.text === 'string' ? frame.text : String(frame.text ?? '');
-      // A binary message from a raw-mode member travels base64-encoded.
-      if (frame.encoding === 'base64') text = describeBinary(text);
-      addMessage(from, text, typeof frame.ts === 'number' ? frame.ts : Date.now(), false);
-      break;
-    }
-    case 'room': {
-      session.locked = frame.locked === true;
-      session.protected = frame.protected === true;
-      renderAccess();
-      addNotice(`The room is now ${session.locked ? 'locked' : 'unlocked'} and ${session.protected ? 'protected by a secret' : 'open to anyone with the key'}.`);
-      break;
-    }
-    case 'error': {
-      const code = typeof frame.code === 'string' ? frame.code : 'error';
-      const message = typeof frame.message === 'string' ? frame.message : '';
-      addNotice(`Server error ${code}${message ? `: ${message}` : ''}`, 'error');
-      break;
-    }
-    default:
-      break; // unknown types are shown in the protocol panel only
-  }
+function remember(key) {
+  session.shown.add(key);
+  if (session.shown.size > MAX_MESSAGES) session.shown.delete(session.shown.values().next().value);
 }
 
 function sendText(text) {
-  const ws = session.ws;
-  if (!ws || ws.readyState !== WebSocket.OPEN || !session.welcomed) return 'offline';
-  const payload = JSON.stringify({ type: 'message', text });
-  // The server's default limit (MAX_MESSAGE_BYTES); a bigger message would close the connection with 1009.
-  if (new TextEncoder().encode(payload).length > MAX_MESSAGE_BYTES) return 'too-big';
-  ws.send(payload);
-  logFrame('→', 'message', payload);
-  return 'sent';
+  if (!session.client || !session.welcomed) return 'offline';
+  return session.client.send(text);
 }
 
 // ---------------------------------------------------------------- join / leave
@@ -578,17 +414,11 @@ function sendText(text) {
 function join(room, name) {
   session.room = room;
   session.name = name;
-  session.secret = ui.secret.value;
-  session.role = 'member';
-  session.locked = false;
-  session.protected = false;
-  ui.accessError.hidden = true;
-  ui.secretOnce.hidden = true;
-  ui.ownerControls.hidden = true;
   session.attempt = 0;
   session.everWelcomed = false;
   session.members = [];
   session.you = name;
+  session.shown.clear();
   ui.messages.replaceChildren();
   renderMembers();
   ui.whereRoom.textContent = room;
@@ -603,12 +433,10 @@ function join(room, name) {
 
 function leave() {
   clearTimers();
-  const ws = session.ws;
-  if (ws && (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING)) {
-    logFrame('→', 'close', describeClose(1000, 'leaving'));
-    ws.close(1000, 'leaving');
-  }
-  session.ws = null;
+  const client = session.client;
+  session.client = null;
+  if (client && (client.state === 'open' || client.state === 'connecting')) logFrame('→', 'close', describeClose(1000, 'leaving'));
+  client?.close(1000, 'leaving');
   session.welcomed = false;
   setState('idle', 'Not connected');
   ui.where.hidden = true;
@@ -622,55 +450,11 @@ function leave() {
 
 ui.generate.addEventListener('click', () => {
   ui.room.value = generateRoomKey();
-  // A new room is protected by a generated secret unless the user clears the field.
-  if (!ui.secret.value) {
-    ui.secret.value = generateSecret();
-    session.secretToShow = ui.secret.value;
-  }
   showFieldError(ui.room, ui.roomError, '');
   updateLink();
 });
 
 ui.room.addEventListener('input', updateLink);
-ui.generateSecret.addEventListener('click', () => {
-  ui.secret.value = generateSecret();
-  session.secretToShow = ui.secret.value;
-});
-ui.secret.addEventListener('input', () => {
-  session.secretToShow = '';
-});
-ui.copySecret.addEventListener('click', () => void copyField(ui.secretOnceValue));
-ui.copySecretLink.addEventListener('click', () => void copyField(ui.secretOnceLink));
-ui.lockRoom.addEventListener('click', () => sendCommand({ type: session.locked ? 'unlock' : 'lock' }));
-ui.rotateSecret.addEventListener('click', () => {
-  const secret = generateSecret();
-  session.secret = secret;
-  sendCommand({ type: 'set_secret', secret });
-  showSecretOnce(secret);
-});
-ui.removeSecret.addEventListener('click', () => {
-  session.secret = '';
-  sendCommand({ type: 'set_secret', secret: null });
-  ui.secretOnce.hidden = true;
-});
-ui.closeRoom.addEventListener('click', () => {
-  if (confirm('Close this room for everyone? Its members are disconnected and the room is deleted.')) sendCommand({ type: 'close_room' });
-});
-
-async function copyField(input) {
-  try {
-    if (!navigator.clipboard || !window.isSecureContext) throw new Error('no clipboard');
-    await navigator.clipboard.writeText(input.value);
-  } catch {
-    input.focus();
-    input.select();
-    try {
-      document.execCommand('copy');
-    } catch {
-      /* selected: the user copies it */
-    }
-  }
-}
 ui.copyLink.addEventListener('click', () => void copyLink());
 
 ui.joinForm.addEventListener('submit', (event) => {
@@ -714,7 +498,9 @@ ui.sendForm.addEventListener('submit', (event) => {
 
 ui.reconnect.addEventListener('click', () => {
   session.attempt = 0;
-  connect();
+  // Waiting to reconnect: the same client tries now, and resumes. Closed for good: a fresh start.
+  if (session.client && session.state === 'reconnecting') session.client.retryNow();
+  else connect();
 });
 
 ui.leave.addEventListener('click', leave);
@@ -742,9 +528,9 @@ ui.text.addEventListener('input', fitTextBox);
 // Back online, or back to a tab whose timers the browser throttled while it
 // was hidden (phones do this): do not wait out the backoff.
 function retryNow() {
-  if (session.state === 'reconnecting') {
+  if (session.state === 'reconnecting' && session.client) {
     session.attempt = 0;
-    connect();
+    session.client.retryNow();
   }
 }
 window.addEventListener('online', retryNow);
@@ -766,9 +552,6 @@ window.addEventListener('hashchange', () => {
 (function start() {
   const room = roomFromLocation();
   if (room) ui.room.value = room;
-  // A share link may carry the secret after the #; updateLink() below takes it out of the address bar.
-  const secret = secretFromLocation();
-  if (secret) ui.secret.value = secret;
   try {
     const saved = localStorage.getItem(NAME_STORAGE);
     if (saved && !ui.name.value) ui.name.value = saved;

@@ -34,11 +34,13 @@ export interface Settings {
   joinTokenSecret: string | undefined;
   joinTokenPublicKey: string | undefined;
   requireToken: boolean;
+  historySize: number;
+  historyTtlMs: number;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
-type Kind = 'string' | 'port' | 'count' | 'bytes' | 'duration' | 'switch' | 'level' | 'origins' | 'proxies';
+type Kind = 'string' | 'port' | 'count' | 'whole' | 'bytes' | 'duration' | 'switch' | 'level' | 'origins' | 'proxies';
 
 interface SettingSpec {
   key: keyof Settings;
@@ -77,6 +79,8 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'joinTokenSecret', env: 'JOIN_TOKEN_SECRET', flag: '--join-token-secret', kind: 'string', fallback: undefined, help: 'HS256 key for join tokens (JWT), at least 32 bytes; prefer the variable to the flag (ps shows flags); reloaded on SIGHUP' },
   { key: 'joinTokenPublicKey', env: 'JOIN_TOKEN_PUBLIC_KEY', flag: '--join-token-public-key', kind: 'string', fallback: undefined, help: 'PEM file of an ES256 (P-256) or RS256 public key for join tokens, instead of the secret; reloaded on SIGHUP' },
   { key: 'requireToken', env: 'REQUIRE_TOKEN', flag: '--require-token', kind: 'switch', fallback: 'off', help: 'on: every room join needs a valid join token (a room secret alone is not enough); /echo is unaffected' },
+  { key: 'historySize', env: 'HISTORY_SIZE', flag: '--history-size', kind: 'whole', fallback: '100', help: 'messages kept per room for resume and ?history=N; 0 turns history off' },
+  { key: 'historyTtlMs', env: 'HISTORY_TTL', flag: '--history-ttl', kind: 'duration', fallback: '24h', help: 'longest a message is kept in the history' },
   { key: 'traceFrames', env: 'TRACE_FRAMES', flag: '--trace-frames', kind: 'switch', fallback: 'off', help: 'log every frame in and out (for learners; logs message bytes)' },
   { key: 'logLevel', env: 'LOG_LEVEL', flag: '--log-level', kind: 'level', fallback: 'info', help: 'debug | info | warn | error | silent' },
 ];
@@ -98,6 +102,10 @@ function convert(spec: SettingSpec, raw: string): { value: unknown } | { error: 
     case 'count': {
       const n = Number(raw);
       return Number.isInteger(n) && n > 0 ? { value: n } : bad('is not a positive whole number');
+    }
+    case 'whole': {
+      const n = Number(raw);
+      return raw.trim() !== '' && Number.isSafeInteger(n) && n >= 0 ? { value: n } : bad('is not a whole number (0 or more)');
     }
     case 'bytes': {
       const m = /^(\d+)\s*([a-z]*)$/i.exec(raw.trim());

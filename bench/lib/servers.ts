@@ -59,6 +59,10 @@ export function oursSpec(): ServerSpec {
 
 /** The minimal relay every figure is also compared with: the most one Node process can do here. */
 export const CEILING = 'ceiling';
+/** Ours with history off (HISTORY_SIZE=0): the cost of keeping history shows as the ratio to it. */
+export function oursHistoryOffSpec(): ServerSpec {
+  return { ...oursSpec(), name: 'rooms-history-off', env: { ...OURS_ENV, HISTORY_SIZE: '0' } };
+}
 
 export function peerSpecs(): ServerSpec[] {
   return [

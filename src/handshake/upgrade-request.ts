@@ -6,7 +6,7 @@ import { extractCredential, rawQueryCarriesCredential } from '../access/credenti
 import { isValidWebSocketKey } from './accept-key';
 import type { HttpRequestHead } from './http-request-parser';
 import { type HttpResponse, textResponse } from './http-response';
-import { parseQuery, readJoinParams } from './join-params';
+import { parseQuery, readJoinParams, type ResumePoint } from './join-params';
 
 export const JSON_SUBPROTOCOL = 'rooms.v1.json';
 
@@ -31,6 +31,9 @@ export type RequestDecision =
       extensions: string | undefined;
       /** Authorization: Bearer or the rooms.auth. subprotocol (src/access); never logged. Null for /echo. */
       credential: string | null;
+      /** ?since=&epoch= (JSON mode only) and ?history=N; null when not asked. */
+      resume?: ResumePoint | null;
+      history?: number | null;
     };
 
 /** Whether a comma-separated header holds `token` (lower case); the common single-token value is checked without splitting. */
@@ -99,7 +102,7 @@ export function decideRequest(head: HttpRequestHead, policy: UpgradePolicy): Req
   // The rooms.auth. offer is read here and never selected: the answer names rooms.v1.json or nothing.
   const credential = extractCredential(headers.get('authorization'), rawOffers);
   if (!credential.ok) return refuse(400, credential.reason);
-  return { kind: 'upgrade', endpoint: 'room', room: join.room, name: join.name, key, protocol, extensions, credential: credential.credential };
+  return { kind: 'upgrade', endpoint: 'room', room: join.room, name: join.name, key, protocol, extensions, credential: credential.credential, resume: join.resume, history: join.history };
 }
 
 /**

@@ -1,8 +1,11 @@
-// The embedded default store: every room in DATA_DIR/rooms.json, rewritten whole
-// and atomically (temp file, fsync, rename, fsync of the folder) for each group
-// of writes. Also the file format, whose decoder refuses rather than guesses.
+// The embedded default store: the rooms in DATA_DIR/rooms.json (a snapshot,
+// written atomically: temp file, fsync, rename, fsync of the folder) plus
+// DATA_DIR/rooms.log, where each group of writes is appended and fsynced, so a
+// write costs what it writes, not what the store holds. Once the log outgrows
+// the snapshot it is folded into a new snapshot. Also the file format, whose
+// decoder refuses rather than guesses.
 
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AtomicFile, errorCode, isObject, isTime } from './atomic-file';
 import { parseJsonText, printable } from './json-text';
@@ -10,6 +13,9 @@ import type { Backend } from './queued-store';
 import { accessOf, applySave, StoreStartError, type PendingOp, type RoomRecord } from './types';
 
 export const FILE_NAME = 'rooms.json';
+export const LOG_NAME = 'rooms.log';
+/** The log is folded into the snapshot once it is larger than this and than the snapshot. */
+const COMPACT_MIN_BYTES = 1024 * 1024;
 export const FILE_FORMAT = 'rooms-store';
 export const FILE_VERSION = 1;
 
@@ -51,9 +57,41 @@ export function decodeSnapshot(input: string | Uint8Array): RoomRecord[] {
   });
 }
 
+/**
+ * The log: one group of writes per run of lines, one op per line,
+ * {"save":RECORD} / {"save":RECORD,"replaces":true} / {"remove":KEY}.
+ * A last line without its newline was torn by a crash and is ignored (its group
+ * was never reported durable); any other bad line stops the start.
+ */
+export function encodeLogOps(ops: readonly PendingOp[]): string {
+  let text = '';
+  for (const op of ops) text += `${JSON.stringify(op.kind === 'save' ? (op.replaces === true ? { save: op.record, replaces: true } : { save: op.record }) : { remove: op.room })}\n`;
+  return text;
+}
+
+export function decodeLog(text: string): PendingOp[] {
+  const lines = text.split('\n');
+  lines.pop(); // '' after the last newline, or a torn last line
+  return lines.map((line, i) => {
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      throw new Error(`line ${i + 1} of ${LOG_NAME} is not valid JSON`);
+    }
+    if (isObject(value) && typeof value.remove === 'string') return { kind: 'remove', room: value.remove };
+    if (!isObject(value) || !isObject(value.save)) throw new Error(`line ${i + 1} of ${LOG_NAME} is neither a save nor a remove`);
+    // The snapshot's own checks, so a record is read the same from either file.
+    const [record] = decodeSnapshot(JSON.stringify({ format: FILE_FORMAT, version: FILE_VERSION, rooms: [value.save] }));
+    return value.replaces === true ? { kind: 'save', room: record!.room, record: record!, replaces: true } : { kind: 'save', room: record!.room, record: record! };
+  });
+}
+
 export interface FileBackendOptions {
   /** generous: a large file on a slow disk may take seconds to fsync */
   writeTimeoutMs: number;
+  /** log size that triggers a compaction (default 1 MiB; small in tests) */
+  compactMinBytes?: number;
 }
 
 export class FileBackend implements Backend {
@@ -65,10 +103,18 @@ export class FileBackend implements Backend {
   readonly maxBatch = Number.POSITIVE_INFINITY;
   readonly writeTimeoutMs: number;
   readonly path: string;
-  /** snapshots renamed into place; tests use it to see group commit at work */
+  /** groups written (appended or snapshotted); tests use it to see group commit at work */
   writes = 0;
+  /** snapshots renamed into place (compactions) */
+  snapshots = 0;
+  readonly logPath: string;
 
   private committed = new Map<string, RoomRecord>();
+  private logBytes = 0;
+  private snapshotBytes = 0;
+  /** After a failed append the log may end in a partial line: the next write is a snapshot. */
+  private logSuspect = false;
+  private readonly compactMinBytes: number;
   private started = false;
   private readonly file: AtomicFile;
   // Writes run one after another even if the store gave up waiting on one (a
@@ -81,8 +127,10 @@ export class FileBackend implements Backend {
   ) {
     this.path = join(dataDir, FILE_NAME);
     this.file = new AtomicFile(dataDir, FILE_NAME);
+    this.logPath = join(dataDir, LOG_NAME);
     this.description = `file ${this.path}`;
     this.writeTimeoutMs = options.writeTimeoutMs;
+    this.compactMinBytes = options.compactMinBytes ?? COMPACT_MIN_BYTES;
   }
 
   async connect(): Promise<void> {
@@ -115,8 +163,29 @@ export class FileBackend implements Backend {
         );
       }
       this.committed = new Map(records.map((r) => [r.room, r]));
+      this.snapshotBytes = text.length;
+    }
+    let logText: string | null = null;
+    try {
+      logText = await readFile(this.logPath, 'utf8');
+    } catch (err) {
+      if (errorCode(err) !== 'ENOENT') throw new StoreStartError(`cannot read the room store log ${this.logPath} (${errorCode(err)}). It was left untouched. Fix its permissions.`);
+    }
+    if (logText !== null) {
+      let ops: PendingOp[];
+      try {
+        ops = decodeLog(logText);
+      } catch (err) {
+        throw new StoreStartError(`the room store log ${this.logPath} is unreadable: ${(err as Error).message}. It was left untouched. Restore it from a backup, repair it, or move it away (losing the rooms written since ${FILE_NAME}).`);
+      }
+      this.apply(ops);
+      this.logBytes = Buffer.byteLength(logText);
+      // A torn last line: fold everything into a snapshot before appending after it.
+      if (!logText.endsWith('\n') && logText.length > 0) this.logSuspect = true;
     }
     await this.file.removeStaleTemps();
+    // Each start folds the log into the snapshot: rooms.json alone is the store at rest after a restart.
+    if (this.logBytes > 0) await this.compact([]);
     this.started = true;
   }
 
@@ -144,15 +213,57 @@ export class FileBackend implements Backend {
   }
 
   private async writeSnapshot(ops: readonly PendingOp[]): Promise<void> {
+    if (this.logSuspect || (this.logBytes > this.compactMinBytes && this.logBytes > this.snapshotBytes)) return this.compact(ops);
+    const text = encodeLogOps(ops);
+    // Opened per group (a few syscalls, whatever the store holds): a folder removed or
+    // replaced under us fails here instead of appending to a file nobody will read.
+    let log: FileHandle | null = null;
+    try {
+      log = await open(this.logPath, 'a', 0o644);
+      await log.appendFile(text, 'utf8');
+      await log.sync();
+    } catch (err) {
+      this.logSuspect = true;
+      throw err;
+    } finally {
+      await log?.close().catch(() => undefined);
+    }
+    this.logBytes += Buffer.byteLength(text);
+    this.apply(ops);
+    this.writes++;
+  }
+
+  /** Everything, ops included, into a new snapshot; then the log starts empty. */
+  private async compact(ops: readonly PendingOp[]): Promise<void> {
     const next = new Map(this.committed);
     for (const op of ops) {
       if (op.kind === 'save') next.set(op.room, applySave(next.get(op.room), op));
       else next.delete(op.room);
     }
-    await this.file.write(encodeSnapshot(next.values()));
+    const text = encodeSnapshot(next.values());
+    await this.file.write(text);
     this.committed = next;
+    this.snapshotBytes = text.length;
     this.writes++;
+    this.snapshots++;
+    // A crash before the log is emptied replays it over the new snapshot: the same rooms (ops are idempotent in order).
+    const handle = await open(this.logPath, 'w', 0o644);
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    this.logBytes = 0;
+    this.logSuspect = false;
   }
+
+  private apply(ops: readonly PendingOp[]): void {
+    for (const op of ops) {
+      if (op.kind === 'save') this.committed.set(op.room, applySave(this.committed.get(op.room), op));
+      else this.committed.delete(op.room);
+    }
+  }
+
 
 }
 

@@ -15,6 +15,8 @@ export interface RoomMessage {
   /** For text, UTF-8 bytes; the same bytes go to raw members unchanged (CONTRACT.md, raw mode). */
   payload: Buffer;
   ts: number;
+  /** The room's sequence number of this message within its epoch (src/history); 0 until the registry assigns it. */
+  seq: number;
 }
 
 export interface RoomDelivery {
@@ -52,11 +54,11 @@ export class LocalDelivery implements RoomDelivery {
   }
 }
 
-function jsonMessageBody(message: RoomMessage): Buffer {
+export function jsonMessageBody(message: RoomMessage): Buffer {
   const body =
     message.opcode === Opcode.Text
-      ? messageFrame(message.from, message.payload.toString('utf8'), message.ts)
-      : messageFrame(message.from, message.payload.toString('base64'), message.ts, 'base64');
+      ? messageFrame(message.from, message.payload.toString('utf8'), message.ts, undefined, message.seq)
+      : messageFrame(message.from, message.payload.toString('base64'), message.ts, 'base64', message.seq);
   return Buffer.from(body);
 }
 

@@ -23,9 +23,14 @@ export function parseClientFrame(text: string): ClientFrame {
   return { ok: true, text: body };
 }
 
-/** `extra`: fields other parts add (access control: protected, role, ownerToken). */
-export function welcomeFrame(room: string, you: string, members: string[], extra: Record<string, unknown> = {}): string {
-  return JSON.stringify({ type: 'welcome', room, you, members, ...extra });
+/**
+ * `history`: the room's epoch and latest seq; `recovered` only when the join asked to resume (since+epoch).
+ * `extra`: fields other parts add (access control: protected, role, ownerToken).
+ */
+export function welcomeFrame(room: string, you: string, members: string[], history?: { epoch: string; seq: number; recovered?: boolean }, extra: Record<string, unknown> = {}): string {
+  if (history === undefined) return JSON.stringify({ type: 'welcome', room, you, members, ...extra });
+  const { epoch, seq, recovered } = history;
+  return JSON.stringify(recovered === undefined ? { type: 'welcome', room, you, members, epoch, seq, ...extra } : { type: 'welcome', room, you, members, epoch, seq, recovered, ...extra });
 }
 
 export function presenceFrame(type: 'joined' | 'left', name: string): string {
@@ -37,8 +42,9 @@ export function presenceFrame(type: 'joined' | 'left', name: string): string {
  * text form, so it travels base64-encoded with `"encoding":"base64"` rather than
  * being dropped: every member hears every message.
  */
-export function messageFrame(from: string, text: string, ts: number, encoding?: 'base64'): string {
-  return JSON.stringify(encoding ? { type: 'message', from, text, ts, encoding } : { type: 'message', from, text, ts });
+export function messageFrame(from: string, text: string, ts: number, encoding?: 'base64', seq?: number): string {
+  if (seq === undefined) return JSON.stringify(encoding ? { type: 'message', from, text, ts, encoding } : { type: 'message', from, text, ts });
+  return JSON.stringify(encoding ? { type: 'message', from, text, ts, encoding, seq } : { type: 'message', from, text, ts, seq });
 }
 
 export function errorFrame(code: JsonErrorCode | string, message: string): string {

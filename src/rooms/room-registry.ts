@@ -4,6 +4,7 @@
 // ROOM_RETENTION, and restored empty after a restart.
 
 import type { RoomAccess } from '../access/room-access';
+import { RoomHistory } from '../history/room-history';
 import type { RoomRecord, WriteOutcome } from '../persistence/types';
 import type { RoomDelivery, RoomMessage } from './delivery';
 import type { RoomMember } from './member';
@@ -21,6 +22,8 @@ export interface RegistryOptions {
   /** How long an empty room is kept; 0 deletes it with its last member. */
   retentionMs: number;
   now?: () => number;
+  /** Seqs, epochs and kept messages per room (src/history); by default none kept, seqs still counted. */
+  history?: RoomHistory;
 }
 
 export interface RoomSummary {
@@ -40,6 +43,7 @@ export class RoomRegistry {
   private readonly now: () => number;
   /** While shutting down, members leave because we close them: rooms stay as they were stored. */
   private frozen = false;
+  readonly history: RoomHistory;
 
   constructor(
     private readonly persistence: RoomPersistence,
@@ -47,6 +51,7 @@ export class RoomRegistry {
     private readonly options: RegistryOptions,
   ) {
     this.now = options.now ?? Date.now;
+    this.history = options.history ?? new RoomHistory({ size: 0, ttlMs: 0, now: this.now });
   }
 
   get size(): number {
@@ -126,6 +131,8 @@ export class RoomRegistry {
       this.rooms.set(key, room);
       const creating = room;
       creating.settled = false;
+      // A new room is a new history: whatever its key had before is gone, under a new epoch.
+      this.history.created(key);
       room.ready = this.persistence.save(room.record()).then((outcome) => {
         creating.settled = true;
         return outcome;
@@ -136,7 +143,10 @@ export class RoomRegistry {
     const outcome = await room.ready;
     room.pendingAdmissions--;
     if (outcome === 'refused') {
-      if (this.rooms.get(key) === room && room.members.size === 0) this.rooms.delete(key);
+      if (this.rooms.get(key) === room && room.members.size === 0) {
+        this.rooms.delete(key);
+        this.history.removed(key);
+      }
       return { ok: false, reason: 'the room store is unavailable and this room could not be saved anywhere (write queue full, or its journal unwritable); try again later' };
     }
     return { ok: true, room, created };
@@ -154,6 +164,7 @@ export class RoomRegistry {
   }
 
   relay(room: Room, sender: RoomMember, message: RoomMessage): void {
+    message.seq = this.history.append(room.key, message.opcode, message.from, message.payload, message.ts);
     this.delivery.relay(room, sender, message);
   }
 
@@ -168,6 +179,7 @@ export class RoomRegistry {
     if (room.members.size > 0 || room.pendingAdmissions > 0 || this.frozen || this.rooms.get(room.key) !== room) return;
     if (this.options.retentionMs <= 0) {
       this.rooms.delete(room.key);
+      this.history.removed(room.key);
       void this.persistence.remove(room.key);
       return;
     }
@@ -183,6 +195,7 @@ export class RoomRegistry {
     for (const room of this.rooms.values()) {
       if (room.status === 'idle' && room.members.size === 0 && room.lastActivity <= cutoff) {
         this.rooms.delete(room.key);
+        this.history.removed(room.key);
         void this.persistence.remove(room.key);
         purged.push(room.key);
       }
@@ -203,6 +216,8 @@ export class RoomRegistry {
   closeRoom(room: Room): boolean {
     if (this.rooms.get(room.key) !== room) return false;
     this.rooms.delete(room.key);
+    // Its history and epoch go with it (CONTRACT.md: a room created again starts a new epoch).
+    this.history.removed(room.key);
     void this.persistence.remove(room.key);
     return true;
   }

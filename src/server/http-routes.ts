@@ -12,7 +12,7 @@ import { serveStatic } from './static-files';
 export interface RouteContext {
   adminToken: string | undefined;
   publicDir: string;
-  health(): { store: StoreHealth; connections: number; rooms: number; uptimeSeconds: number };
+  health(): { store: StoreHealth; connections: number; rooms: number; uptimeSeconds: number; history?: unknown };
   metricsText(): string;
   rooms(): RoomSummary[];
   /** Closes a room as its owner's close_room does; false for no such room. */
@@ -40,6 +40,8 @@ export async function routeHttp(request: HttpRequest, ctx: RouteContext): Promis
         connections: health.connections,
         rooms: health.rooms,
         uptimeSeconds: health.uptimeSeconds,
+        // History writes owed to the store (src/history): {kept, state, pendingRooms, errors}.
+        ...(health.history !== undefined ? { history: health.history } : {}),
       });
     }
     case '/metrics':

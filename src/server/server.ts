@@ -19,6 +19,9 @@ import { Opcode } from '../frames/opcodes';
 import { createStore } from '../persistence/store';
 import type { RoomStore } from '../persistence/types';
 import { LocalDelivery } from '../rooms/delivery';
+import type { HistoryStore } from '../history/history-store';
+import { createServerHistory } from '../history/open-history';
+import { planReplay } from '../history/replay';
 import { welcomeFrame } from '../rooms/json-protocol';
 import type { Room } from '../rooms/room';
 import { RoomRegistry } from '../rooms/room-registry';
@@ -56,6 +59,8 @@ export interface StartOptions {
   publicDir?: string;
   /** Where --trace-frames lines go (default: stderr). */
   traceTo?: (line: string) => void;
+  /** A history store already built (tests); null keeps history in memory only. */
+  historyStore?: HistoryStore | null;
 }
 
 /**
@@ -90,8 +95,11 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   // Recovery before accepting anyone: every stored room is back, empty, owner and creation time kept.
   const stored = await store.open();
   const compressionStats = new CompressionStats();
-  const registry = new RoomRegistry(store, new LocalDelivery(compressionStats), { retentionMs: settings.roomRetentionMs });
+  const serverHistory = createServerHistory(settings, (level, event, fields) => log[level](event, fields), options.historyStore);
+  const registry = new RoomRegistry(store, new LocalDelivery(compressionStats), { retentionMs: settings.roomRetentionMs, history: serverHistory.history });
   const restored = registry.restore(stored);
+  // Histories come back for the rooms that did; the relay never waits on the writer after this.
+  await serverHistory.writer?.open((key) => registry.get(key) !== undefined);
   store.onLateLoad((records) => log.info('rooms_restored_late', { rooms: registry.restore(records) }));
 
   const metrics = new Metrics();
@@ -112,7 +120,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   const routeContext = {
     adminToken: settings.adminToken,
     publicDir,
-    health: () => ({ store: store.health(), connections: peers.size, rooms: registry.size, uptimeSeconds: Math.round((Date.now() - startedAt) / 1000) }),
+    health: () => ({ store: store.health(), history: serverHistory.health(), connections: peers.size, rooms: registry.size, uptimeSeconds: Math.round((Date.now() - startedAt) / 1000) }),
     metricsText: () => {
       const health = store.health();
       let roomMembers = 0;
@@ -334,7 +342,10 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       registry.join(room, peer);
       // The owner token goes to the creator only, in this one frame.
       const extra = { protected: room.access.secretHash !== null, role: grant.role, ...(grant.ownerToken !== null ? { ownerToken: grant.ownerToken } : {}) };
-      if (mode === 'json') peer.conn.send(Opcode.Text, Buffer.from(welcomeFrame(room.key, peer.name, room.memberNames(), extra)));
+      // Read from the in-memory ring in this same turn: no live message can come between welcome, replay and the next relay.
+      const replay = planReplay(registry.history.of(room.key), mode, decision.resume ?? null, decision.history ?? null, Date.now());
+      if (mode === 'json') peer.conn.send(Opcode.Text, Buffer.from(welcomeFrame(room.key, peer.name, room.memberNames(), replay.welcome, extra)));
+      for (const frame of replay.frames) peer.conn.send(frame.opcode, frame.payload);
     }
     if (log.enabled('info')) log.info('connected', { peer: remoteOf(socket), endpoint: decision.endpoint, mode, deflate: deflate !== null });
     peer.start(early);
@@ -423,6 +434,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       for (const socket of sockets) socket.destroy();
       for (const socket of refusedSockets) socket.destroy();
       await listenerClosed;
+      await serverHistory.writer?.close(settings.closeTimeoutMs);
       await store.close();
       log.info('stopped', {});
     })();

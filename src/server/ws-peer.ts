@@ -177,7 +177,7 @@ export class WsPeer implements RoomMember, ConnectionOutput {
       return this.conn.send(message.opcode, message.payload);
     }
     if (this.mode === 'json') return this.jsonMessage(this.room, message);
-    ctx.registry.relay(this.room, this, { from: this.name, opcode: message.opcode, payload: message.payload, ts: Date.now() });
+    ctx.registry.relay(this.room, this, { from: this.name, opcode: message.opcode, payload: message.payload, ts: Date.now(), seq: 0 });
   }
 
   /** Pings and pongs draw from the same token bucket: a ping flood is a message flood. */
@@ -248,7 +248,7 @@ export class WsPeer implements RoomMember, ConnectionOutput {
       if (parsed.code === 'unknown_type' && this.ctx.ownerCommands?.handle(this, room, text, (frame) => this.conn.send(Opcode.Text, Buffer.from(frame)))) return;
       return this.conn.send(Opcode.Text, Buffer.from(errorFrame(parsed.code, parsed.message)));
     }
-    this.ctx.registry.relay(room, this, { from: this.name, opcode: Opcode.Text, payload: Buffer.from(parsed.text, 'utf8'), ts: Date.now() });
+    this.ctx.registry.relay(room, this, { from: this.name, opcode: Opcode.Text, payload: Buffer.from(parsed.text, 'utf8'), ts: Date.now(), seq: 0 });
   }
 
   private rateLimited(): void {

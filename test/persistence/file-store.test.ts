@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import * as fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { decodeSnapshot, encodeSnapshot, FileBackend } from '../../src/persistence/file';
+import { decodeSnapshot, encodeSnapshot, FileBackend, LOG_NAME } from '../../src/persistence/file';
 import { decodeJournal, FileJournal, JOURNAL_FILE } from '../../src/persistence/journal';
 import { findJsonError, parseJsonText } from '../../src/persistence/json-text';
 import { QueuedStore } from '../../src/persistence/queued-store';
@@ -34,6 +34,15 @@ test.after(async () => {
 
 let n = 0;
 const freshDir = () => join(base, `case${++n}`, 'nested', 'data');
+
+/** What a fresh start would read from the folder (rooms.json, then rooms.log over it). */
+async function stored(dir: string): Promise<RoomRecord[]> {
+  const backend = new FileBackend(dir);
+  await backend.connect();
+  const rooms = await backend.load();
+  await backend.close();
+  return rooms;
+}
 
 async function expectStartError(dir: string, mustMention: RegExp): Promise<string> {
   const store = createStore({ dataDir: dir });
@@ -62,7 +71,7 @@ test('creates the folder, saves durably, reopens with the same rooms', async () 
   assert.is(await store.save(rec('gone')), 'durable');
   assert.is(await store.remove('gone'), 'durable');
   // durable means on disk now, before close
-  const onDisk = decodeSnapshot(await readFile(join(dir, 'rooms.json'), 'utf8'));
+  const onDisk = await stored(dir);
   assert.equal(onDisk.map((r) => r.room).sort(), ['Ops', 'ops']);
   await store.close();
 
@@ -92,9 +101,10 @@ test('group commit: 200 concurrent saves, few file writes, no temp files left', 
   await store.open();
   const outcomes = await Promise.all(Array.from({ length: 200 }, (_, i) => store.save(rec(`room-${i}`))));
   assert.ok(outcomes.every((o) => o === 'durable'));
-  assert.ok(backend.writes <= 5, `expected a handful of snapshot writes, got ${backend.writes}`);
-  assert.is(decodeSnapshot(await readFile(backend.path, 'utf8')).length, 200);
-  assert.equal(await readdir(dir), ['rooms.json']);
+  assert.ok(backend.writes <= 5, `expected a handful of grouped writes, got ${backend.writes}`);
+  assert.is((await stored(dir)).length, 200);
+  // That read was a start, which folds the log into rooms.json.
+  assert.equal((await readdir(dir)).sort(), ['rooms.json', LOG_NAME]);
   await store.close();
 });
 
@@ -107,7 +117,7 @@ test('a temp file left by a crash mid-write is ignored and cleaned up', async ()
   await writeFile(join(dir, 'rooms.json.tmp-999-1'), '{"format":"rooms-store","version":1,"rooms":[{"room":"half');
   const again = createStore({ dataDir: dir });
   assert.equal((await again.open()).map((r) => r.room), ['kept']);
-  assert.equal(await readdir(dir), ['rooms.json']);
+  assert.equal((await readdir(dir)).sort(), ['rooms.json', LOG_NAME]);
   await again.close();
 });
 
@@ -176,7 +186,7 @@ test('a failing disk makes the store down and queued; it recovers and writes', a
   const end = Date.now() + 3000;
   while (store.health().pendingWrites > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
   assert.is(store.health().state, 'up');
-  assert.equal(decodeSnapshot(await readFile(join(dir, 'rooms.json'), 'utf8')).map((r) => r.room).sort(), ['before', 'during']);
+  assert.equal((await stored(dir)).map((r) => r.room).sort(), ['before', 'during']);
   await store.close();
 });
 
@@ -242,12 +252,60 @@ test('a save merges into the stored room (the earlier creation keeps its owner);
     { kind: 'save', room: 'steady', record: bob },
     { kind: 'save', room: 'reborn', record: zed, replaces: true },
   ]);
-  const onDisk = new Map(decodeSnapshot(await readFile(backend.path)).map((r) => [r.room, r]));
+  const onDisk = new Map((await stored(dir)).map((r) => [r.room, r]));
   assert.equal(onDisk.get('steady'), { ...bob, owner: 'ann', createdAt: 1000 }, 'owner and createdAt of the earlier creation; status and activity of the save');
   assert.equal(onDisk.get('reborn'), zed);
   // an earlier creation than the stored one wins the other way round
   await backend.write([{ kind: 'save', room: 'steady', record: { ...ann, owner: 'eve', createdAt: 500 } }]);
-  assert.is(decodeSnapshot(await readFile(backend.path)).find((r) => r.room === 'steady')!.owner, 'eve');
+  assert.is((await stored(dir)).find((r) => r.room === 'steady')!.owner, 'eve');
+});
+
+// --- the log: a write costs what it writes -----------------------------------------------
+
+test('each group is appended to rooms.log (the snapshot is not rewritten); the log is folded in once it outgrows it', async () => {
+  const dir = freshDir();
+  const backend = new FileBackend(dir, { writeTimeoutMs: 30_000, compactMinBytes: 2000 });
+  await backend.connect();
+  await backend.write([{ kind: 'save', room: 'a', record: rec('a') }]);
+  await backend.write([{ kind: 'save', room: 'b', record: rec('b') }, { kind: 'remove', room: 'a' }]);
+  assert.equal(await readdir(dir), [LOG_NAME], 'no snapshot written yet');
+  const log = await readFile(join(dir, LOG_NAME), 'utf8');
+  assert.equal(log.trim().split('\n').map((l) => Object.keys(JSON.parse(l))[0]), ['save', 'save', 'remove']);
+  for (let i = 0; i < 30; i++) await backend.write([{ kind: 'save', room: `r${i}`, record: rec(`r${i}`) }]);
+  assert.ok(backend.snapshots >= 1, 'compacted at least once');
+  assert.ok((await readFile(join(dir, LOG_NAME), 'utf8')).length < 2500, 'the log started again after the snapshot');
+  assert.equal((await stored(dir)).map((r) => r.room).sort(), ['b', ...Array.from({ length: 30 }, (_, i) => `r${i}`)].sort());
+  await backend.close();
+});
+
+test('a torn last line of rooms.log (a crash mid-append) is ignored; a bad line before it stops the start, untouched', async () => {
+  const dir = freshDir();
+  const backend = new FileBackend(dir);
+  await backend.connect();
+  await backend.write([{ kind: 'save', room: 'whole', record: rec('whole') }]);
+  await backend.close();
+  const logPath = join(dir, LOG_NAME);
+  await writeFile(logPath, `${await readFile(logPath, 'utf8')}{"save":{"room":"ha`);
+  const again = new FileBackend(dir);
+  await again.connect();
+  assert.equal((await again.load()).map((r) => r.room), ['whole']);
+  // The next write folds everything into a snapshot rather than append after the torn bytes.
+  await again.write([{ kind: 'save', room: 'next', record: rec('next') }]);
+  assert.is(again.snapshots, 1);
+  await again.close();
+  assert.equal((await stored(dir)).map((r) => r.room).sort(), ['next', 'whole']);
+
+  const bad = `{"save":{"room":"x"}}\n{"remove":"y"}\n`;
+  await writeFile(logPath, bad);
+  const store = createStore({ dataDir: dir });
+  try {
+    await store.open();
+    assert.unreachable('the start should stop');
+  } catch (err) {
+    assert.instance(err, StoreStartError);
+    assert.match((err as Error).message, /rooms\.log is unreadable: room "x" has no owner/);
+  }
+  assert.is(await readFile(logPath, 'utf8'), bad);
 });
 
 // --- the spill journal on disk -----------------------------------------------------------
@@ -321,16 +379,17 @@ test('file store with a journal: a stop while the disk fails spills, the next st
   const store = createStore({ dataDir: dir, backoff: { minMs: 20, maxMs: 50 }, closeTimeoutMs: 200 });
   await store.open();
   assert.is(await store.save(rec('before')), 'durable');
-  // rooms.json becomes a folder: snapshot renames fail, the folder itself is fine
-  await rm(join(dir, 'rooms.json'));
-  await mkdir(join(dir, 'rooms.json'));
+  // rooms.log becomes a folder: appends fail, the folder itself is fine
+  await rm(join(dir, LOG_NAME));
+  await mkdir(join(dir, LOG_NAME));
   assert.is(await store.save(rec('owed', 'olga')), 'queued');
   await store.close();
   assert.equal(JSON.parse(await readFile(join(dir, JOURNAL_FILE), 'utf8')).ops.map((o: { room: string }) => o.room), ['owed']);
-  await rm(join(dir, 'rooms.json'), { recursive: true });
+  await rm(join(dir, LOG_NAME), { recursive: true });
   const again = createStore({ dataDir: dir });
-  assert.equal((await again.open()).map((r) => r.room), ['owed']);
-  assert.equal(await readdir(dir), ['rooms.json'], 'the journal is gone once written');
+  // A retry folded everything into rooms.json before emptying the log failed: 'before' is there too.
+  assert.equal((await again.open()).map((r) => r.room).sort(), ['before', 'owed']);
+  assert.equal((await readdir(dir)).sort(), ['rooms.json', LOG_NAME], 'the journal is gone once written');
   await again.close();
 });
 

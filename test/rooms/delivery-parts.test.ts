@@ -42,7 +42,7 @@ test('a 256 KiB binary message: header + payload to members with deliverParts, e
   const a = recorder('a', true);
   const b = recorder('b', true);
   const plainOnly = recorder('c', false);
-  new LocalDelivery().relay(roomOf(sender, a, b, plainOnly), sender, { from: 'sender', opcode: Opcode.Binary, payload, ts: 0 });
+  new LocalDelivery().relay(roomOf(sender, a, b, plainOnly), sender, { from: 'sender', opcode: Opcode.Binary, payload, ts: 0, seq: 1 });
   const expected = encodeFrame(Opcode.Binary, payload);
   for (const m of [a, b]) {
     assert.is(m.whole.length, 0, `${m.name}: no whole frame`);
@@ -60,7 +60,7 @@ test('a 256 KiB binary message: header + payload to members with deliverParts, e
 test('small payloads still go as one whole frame, encoded once', () => {
   const a = recorder('a', true);
   const b = recorder('b', true);
-  new LocalDelivery().relay(roomOf(sender, a, b), sender, { from: 'sender', opcode: Opcode.Text, payload: Buffer.from('hello'), ts: 0 });
+  new LocalDelivery().relay(roomOf(sender, a, b), sender, { from: 'sender', opcode: Opcode.Text, payload: Buffer.from('hello'), ts: 0, seq: 1 });
   assert.is(a.parts.length + b.parts.length, 0);
   assert.ok(a.whole[0]!.equals(encodeFrame(Opcode.Text, Buffer.from('hello'))));
   assert.ok(a.whole[0] === b.whole[0], 'the same bytes for every receiver');
@@ -69,7 +69,7 @@ test('small payloads still go as one whole frame, encoded once', () => {
 test('a member with permessage-deflate gets a compressed whole frame, not the plain parts', () => {
   const payload = Buffer.alloc(64 * 1024, 0x61);
   const deflating = recorder('z', true, 15);
-  new LocalDelivery().relay(roomOf(sender, deflating), sender, { from: 'sender', opcode: Opcode.Binary, payload, ts: 0 });
+  new LocalDelivery().relay(roomOf(sender, deflating), sender, { from: 'sender', opcode: Opcode.Binary, payload, ts: 0, seq: 1 });
   assert.is(deflating.parts.length, 0);
   assert.is(deflating.whole.length, 1);
   assert.is(deflating.whole[0]![0], 0x80 | 0x40 | Opcode.Binary, 'FIN + RSV1 (compressed) + binary');

@@ -67,7 +67,7 @@ test('relay reaches every other member, never the sender, never another room', a
     const admission = await registry.admit(key, m.name);
     if (admission.ok) registry.join(admission.room, m);
   }
-  registry.relay(registry.get('a')!, ada, { from: 'ada', opcode: 1, payload: Buffer.from('hi'), ts: 1 });
+  registry.relay(registry.get('a')!, ada, { from: 'ada', opcode: 1, payload: Buffer.from('hi'), ts: 1, seq: 0 });
   assert.equal([ada.got, bob.got, cy.got, other.got], [[], ['hi'], ['hi'], []]);
 });
 
@@ -80,14 +80,14 @@ test('JSON members get presence and envelopes; raw members get bare text', async
     if (admission.ok) registry.join(admission.room, m);
   }
   const room = registry.get('r')!;
-  registry.relay(room, raw, { from: 'raw', opcode: 1, payload: Buffer.from('hello'), ts: 7 });
-  registry.relay(room, json, { from: 'json', opcode: 1, payload: Buffer.from('back'), ts: 8 });
-  registry.relay(room, raw, { from: 'raw', opcode: 2, payload: Buffer.from([0xff, 0x00]), ts: 9 });
+  registry.relay(room, raw, { from: 'raw', opcode: 1, payload: Buffer.from('hello'), ts: 7, seq: 0 });
+  registry.relay(room, json, { from: 'json', opcode: 1, payload: Buffer.from('back'), ts: 8, seq: 0 });
+  registry.relay(room, raw, { from: 'raw', opcode: 2, payload: Buffer.from([0xff, 0x00]), ts: 9, seq: 0 });
   registry.leave(room, raw);
   assert.equal(json.got.map((s) => JSON.parse(s)), [
     { type: 'joined', name: 'raw' },
-    { type: 'message', from: 'raw', text: 'hello', ts: 7 },
-    { type: 'message', from: 'raw', text: '/wA=', ts: 9, encoding: 'base64' },
+    { type: 'message', from: 'raw', text: 'hello', ts: 7, seq: 1 },
+    { type: 'message', from: 'raw', text: '/wA=', ts: 9, encoding: 'base64', seq: 3 },
     { type: 'left', name: 'raw' },
   ]);
   assert.equal(raw.got, ['back']);

@@ -176,8 +176,9 @@ test('a member whose connection fails is gone; the others keep talking', async (
 test('raw and JSON members hear each other', async () => {
   const json = await join('mixed', 'jay', 'rooms.v1.json');
   const welcome = await jsonFrame(json);
-  const { ownerToken, ...rest } = welcome as unknown as { ownerToken: unknown };
-  assert.equal(rest, { type: 'welcome', room: 'mixed', you: 'jay', members: ['jay'], protected: false, role: 'owner' });
+  const { ownerToken, ...rest } = welcome as unknown as { ownerToken: unknown; epoch: unknown };
+  assert.equal(rest, { type: 'welcome', room: 'mixed', you: 'jay', members: ['jay'], epoch: rest.epoch, seq: 0, protected: false, role: 'owner' });
+  assert.match(String(rest.epoch), /^[A-Za-z0-9_-]{16}$/);
   assert.type(ownerToken, 'string');
   const raw = await join('mixed', 'rae');
   assert.equal(await jsonFrame(json), { type: 'joined', name: 'rae' });
@@ -188,7 +189,8 @@ test('raw and JSON members hear each other', async () => {
   assert.is(relayed.text, 'hello from raw');
   assert.is(typeof relayed.ts, 'number');
   assert.ok(Math.abs((relayed.ts as number) - Date.now()) < 60_000, 'ts is ms since the epoch');
-  assert.equal(Object.keys(relayed).sort(), ['from', 'text', 'ts', 'type']);
+  assert.equal(Object.keys(relayed).sort(), ['from', 'seq', 'text', 'ts', 'type']);
+  assert.is(relayed.seq, 1);
 
   json.send(text(JSON.stringify({ type: 'message', text: 'hello from json ✓' })));
   await expectText(raw, 'hello from json ✓', 'the raw member gets the bare text');

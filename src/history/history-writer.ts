@@ -1,0 +1,235 @@
+// Write-behind of the rooms' history: the relay only marks a room "changed";
+// a timer later sends every changed room's new messages to the store in one
+// grouped write. The memory it needs is the rooms' rings, whatever the store
+// does: a slow or down store delays writes, and a room whose unwritten messages
+// fell out of its ring meanwhile is rewritten whole (its kept suffix), so the
+// stored history never has a hole under an epoch.
+
+import type { HistoryOp, HistoryStore, StoredHistory } from './history-store';
+import type { HistorySink, RoomHistory } from './room-history';
+
+export interface HistoryWriterOptions {
+  /** delay that groups writes (default 50 ms) */
+  flushDelayMs?: number;
+  /** first retry delay after a failed write, doubling up to maxRetryMs (default 250 / 10000) */
+  retryMs?: number;
+  maxRetryMs?: number;
+  /** how often expired messages are pruned from the store (default 60 s) */
+  pruneEveryMs?: number;
+  log?: (level: 'info' | 'warn', event: string, fields: Record<string, unknown>) => void;
+}
+
+interface Written {
+  epoch: string;
+  lastSeq: number;
+}
+
+export interface HistoryWriterHealth {
+  state: 'up' | 'down';
+  /** rooms with history not yet written */
+  pendingRooms: number;
+  errors: number;
+}
+
+export class HistoryWriter implements HistorySink {
+  /** What the store holds per room, as far as we know; absent: unknown, so the next write replaces. */
+  private readonly written = new Map<string, Written>();
+  private dirty = new Set<string>();
+  private drops = new Set<string>();
+  private timer: NodeJS.Timeout | null = null;
+  private pruneTimer: NodeJS.Timeout | null = null;
+  private flushing: Promise<boolean> | null = null;
+  private retryMs: number;
+  private failing = false;
+  private errors = 0;
+  private closed = false;
+  private readonly opts: Required<Omit<HistoryWriterOptions, 'log'>> & Pick<HistoryWriterOptions, 'log'>;
+
+  constructor(
+    private readonly store: HistoryStore,
+    private readonly history: RoomHistory,
+    options: HistoryWriterOptions = {},
+  ) {
+    this.opts = { flushDelayMs: 50, retryMs: 250, maxRetryMs: 10_000, pruneEveryMs: 60_000, ...options };
+    this.retryMs = this.opts.retryMs;
+    history.attach(this);
+  }
+
+  /** Loads the store's history into `history` for the rooms `live` accepts; starts pruning. */
+  async open(live: (room: string) => boolean): Promise<{ rooms: number; renewed: number }> {
+    let stored: StoredHistory[] = [];
+    try {
+      stored = await this.store.load(this.history.now());
+    } catch (error) {
+      // Unreadable now: every room begins a new epoch, and its first write replaces what is stored.
+      this.errors++;
+      this.opts.log?.('warn', 'history_load_failed', { error: String(error) });
+    }
+    for (const history of stored) this.written.set(history.room, { epoch: history.epoch, lastSeq: history.lastSeq });
+    const renewed = this.history.adopt(stored, live);
+    // Renewed epochs are written at once, so the store never names kept messages by the old one again.
+    for (const room of renewed) this.changed(room);
+    this.pruneTimer = setInterval(() => void this.prune(), this.opts.pruneEveryMs);
+    this.pruneTimer.unref();
+    return { rooms: stored.length, renewed: renewed.length };
+  }
+
+  changed(room: string): void {
+    this.dirty.add(room);
+    this.schedule(this.opts.flushDelayMs);
+  }
+
+  dropped(room: string): void {
+    this.dirty.delete(room);
+    this.written.delete(room);
+    this.drops.add(room);
+    this.schedule(this.opts.flushDelayMs);
+  }
+
+  health(): HistoryWriterHealth {
+    return { state: this.failing ? 'down' : 'up', pendingRooms: this.dirty.size + this.drops.size, errors: this.errors };
+  }
+
+  /** One grouped write of everything owed; true when nothing is owed afterwards (for this write). */
+  flush(): Promise<boolean> {
+    this.flushing ??= this.writeOwed().finally(() => (this.flushing = null));
+    return this.flushing;
+  }
+
+  /** Final writes (retried until `deadlineMs`), then the clean mark if nothing is left owed. */
+  async close(deadlineMs = 5000): Promise<boolean> {
+    this.closed = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    if (this.pruneTimer !== null) clearInterval(this.pruneTimer);
+    const deadline = Date.now() + deadlineMs;
+    let ok = false;
+    for (;;) {
+      if (this.flushing !== null) await this.flushing;
+      ok = await this.flush();
+      if ((ok && this.dirty.size === 0 && this.drops.size === 0) || Date.now() >= deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(250, Math.max(0, deadline - Date.now()))));
+    }
+    ok = ok && this.dirty.size === 0 && this.drops.size === 0;
+    if (ok) {
+      try {
+        await this.store.markClean();
+      } catch (error) {
+        ok = false;
+        this.opts.log?.('warn', 'history_not_marked_clean', { error: String(error) });
+      }
+    } else {
+      // Not all written: the next start gives these rooms new epochs (never a wrong message under an old one).
+      this.opts.log?.('warn', 'history_unwritten_at_stop', { rooms: this.dirty.size + this.drops.size });
+    }
+    await this.store.close().catch(() => undefined);
+    return ok;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.timer !== null || this.flushing !== null || this.closed) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.flush().then((ok) => {
+        if (!ok) {
+          this.schedule(this.retryMs);
+          this.retryMs = Math.min(this.opts.maxRetryMs, this.retryMs * 2);
+        } else if (this.dirty.size > 0 || this.drops.size > 0) {
+          this.schedule(this.opts.flushDelayMs);
+        }
+      });
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  private async writeOwed(): Promise<boolean> {
+    const now = this.history.now();
+    if (this.store.needsCompaction?.() === true) return this.compact(now);
+    if (this.dirty.size === 0 && this.drops.size === 0) return true;
+    const dirty = this.dirty;
+    const drops = this.drops;
+    this.dirty = new Set();
+    this.drops = new Set();
+    const ops: HistoryOp[] = [];
+    for (const room of drops) ops.push({ kind: 'drop', room });
+    for (const room of dirty) {
+      const log = this.history.get(room);
+      if (log === undefined) continue;
+      const kept = log.kept(now);
+      const known = this.written.get(room);
+      if (known !== undefined && known.epoch === log.epoch) {
+        if (known.lastSeq === log.lastSeq) continue;
+        const start = kept.findIndex((entry) => entry.seq > known.lastSeq);
+        const next = start === -1 ? [] : kept.slice(start);
+        // The first unwritten message is no longer kept: the store cannot be continued without a hole.
+        const hole = next.length > 0 && next[0]!.seq !== known.lastSeq + 1;
+        ops.push({ kind: 'write', room, epoch: log.epoch, lastSeq: log.lastSeq, replace: hole, entries: hole ? [...kept] : next });
+      } else {
+        ops.push({ kind: 'write', room, epoch: log.epoch, lastSeq: log.lastSeq, replace: true, entries: [...kept] });
+      }
+    }
+    if (ops.length === 0) return true;
+    try {
+      await this.store.write(ops, now);
+    } catch (error) {
+      this.errors++;
+      if (!this.failing) this.opts.log?.('warn', 'history_write_failed', { error: String(error) });
+      this.failing = true;
+      // What landed is unknown: each room is written whole next time; drops are repeated first.
+      for (const op of ops) {
+        if (op.kind === 'drop') this.drops.add(op.room);
+        else if (!this.drops.has(op.room)) {
+          this.written.delete(op.room);
+          this.dirty.add(op.room);
+        }
+      }
+      return false;
+    }
+    if (this.failing) this.opts.log?.('info', 'history_writes_resumed', {});
+    this.failing = false;
+    this.retryMs = this.opts.retryMs;
+    for (const op of ops) {
+      // A room dropped or re-created while the write ran has moved on; its next write replaces.
+      if (op.kind === 'write' && this.history.get(op.room)?.epoch === op.epoch && !this.drops.has(op.room)) {
+        this.written.set(op.room, { epoch: op.epoch, lastSeq: op.lastSeq });
+      }
+    }
+    return true;
+  }
+
+  /** The whole state, written as the store's new content; everything owed is in it. */
+  private async compact(now: number): Promise<boolean> {
+    const snapshot: StoredHistory[] = [];
+    for (const [room, log] of this.history.rooms()) snapshot.push({ room, epoch: log.epoch, lastSeq: log.lastSeq, entries: [...log.kept(now)], clean: false });
+    const dirty = this.dirty;
+    const drops = this.drops;
+    this.dirty = new Set();
+    this.drops = new Set();
+    try {
+      await this.store.compact!(snapshot);
+    } catch (error) {
+      this.errors++;
+      this.failing = true;
+      this.opts.log?.('warn', 'history_compaction_failed', { error: String(error) });
+      for (const room of drops) this.drops.add(room);
+      for (const room of dirty) this.dirty.add(room);
+      return false;
+    }
+    this.failing = false;
+    this.written.clear();
+    for (const history of snapshot) {
+      if (this.history.get(history.room)?.epoch === history.epoch && !this.drops.has(history.room)) this.written.set(history.room, { epoch: history.epoch, lastSeq: history.lastSeq });
+    }
+    return true;
+  }
+
+  private async prune(): Promise<void> {
+    if (this.closed || this.failing) return;
+    try {
+      // Small batches until a short one: never one long delete holding locks.
+      for (let i = 0; i < 100 && (await this.store.prune(this.history.now())); i++);
+    } catch (error) {
+      this.errors++;
+      this.opts.log?.('warn', 'history_prune_failed', { error: String(error) });
+    }
+  }
+}

@@ -1,0 +1,103 @@
+// Every room's RoomLog by room key: where seqs are given out, epochs are made,
+// and a room's history begins (created), ends (removed) or comes back from the
+// store (adopt). No I/O: changes are reported to a sink (the writer), which
+// persists them later, off the relay path.
+
+import { randomBytes } from 'node:crypto';
+import type { DataOpcode } from '../frames/opcodes';
+import type { StoredHistory } from './history-store';
+import { type HistoryLimits, RoomLog } from './room-log';
+
+/** What the writer is told; both calls are cheap (a set insert). */
+export interface HistorySink {
+  changed(room: string): void;
+  dropped(room: string): void;
+}
+
+export interface RoomHistoryOptions extends HistoryLimits {
+  now?: () => number;
+  /** A fresh epoch; by default 12 random bytes, base64url (16 characters). */
+  newEpoch?: () => string;
+}
+
+export function randomEpoch(): string {
+  return randomBytes(12).toString('base64url');
+}
+
+export class RoomHistory {
+  private readonly logs = new Map<string, RoomLog>();
+  private sink: HistorySink | null = null;
+  readonly limits: HistoryLimits;
+  readonly now: () => number;
+  private readonly newEpoch: () => string;
+
+  constructor(options: RoomHistoryOptions) {
+    this.limits = { size: options.size, ttlMs: options.ttlMs };
+    this.now = options.now ?? Date.now;
+    this.newEpoch = options.newEpoch ?? randomEpoch;
+  }
+
+  attach(sink: HistorySink): void {
+    this.sink = sink;
+  }
+
+  get(room: string): RoomLog | undefined {
+    return this.logs.get(room);
+  }
+
+  rooms(): IterableIterator<[string, RoomLog]> {
+    return this.logs.entries();
+  }
+
+  /** The room's log, begun now with a fresh epoch if it has none (a room restored without stored history). */
+  of(room: string): RoomLog {
+    return this.logs.get(room) ?? this.begin(room);
+  }
+
+  /** A room was created: whatever history its key had is gone, a new epoch begins. */
+  created(room: string): RoomLog {
+    if (this.logs.has(room)) this.sink?.dropped(room);
+    return this.begin(room);
+  }
+
+  /** A room was purged or closed: its history and its epoch end with it. */
+  removed(room: string): void {
+    // Told even when this run never loaded a history for the key: the store may hold one.
+    this.logs.delete(room);
+    this.sink?.dropped(room);
+  }
+
+  /** Gives the message its seq (and keeps it, if history is on); returns the seq. */
+  append(room: string, opcode: DataOpcode, from: string, payload: Buffer, ts: number): number {
+    const seq = this.of(room).append(opcode, from, payload, ts);
+    this.sink?.changed(room);
+    return seq;
+  }
+
+  /**
+   * Takes back what the store kept, for the rooms in `live` (others are dropped).
+   * A history whose writer did not stop cleanly keeps its messages but gets a new
+   * epoch: seqs after the store's last may already name other messages.
+   * Returns the rooms whose epoch was renewed.
+   */
+  adopt(stored: readonly StoredHistory[], live: (room: string) => boolean): string[] {
+    const renewed: string[] = [];
+    for (const history of stored) {
+      if (!live(history.room) || this.logs.has(history.room)) {
+        if (!live(history.room)) this.sink?.dropped(history.room);
+        continue;
+      }
+      const epoch = history.clean ? history.epoch : this.newEpoch();
+      if (!history.clean) renewed.push(history.room);
+      this.logs.set(history.room, new RoomLog(epoch, history.lastSeq, history.entries, this.limits));
+    }
+    return renewed;
+  }
+
+  private begin(room: string): RoomLog {
+    const log = new RoomLog(this.newEpoch(), 0, [], this.limits);
+    this.logs.set(room, log);
+    this.sink?.changed(room);
+    return log;
+  }
+}
