@@ -156,8 +156,9 @@ test('subprotocol: rooms.v1.json is selected and the first frame is the welcome'
   assert.is(response.headers.get('sec-websocket-protocol'), 'rooms.v1.json');
   const welcome = await client.frame();
   assert.is(welcome.opcode, OP.text);
-  const { ownerToken, ...rest } = JSON.parse(welcome.payload.toString('utf8')) as { ownerToken: unknown };
-  assert.equal(rest, { type: 'welcome', room: 'proto', you: 'ada', members: ['ada'], protected: false, role: 'owner' });
+  const { ownerToken, epoch, ...rest } = JSON.parse(welcome.payload.toString('utf8')) as { ownerToken: unknown; epoch: unknown };
+  assert.equal(rest, { type: 'welcome', room: 'proto', you: 'ada', members: ['ada'], seq: 0, protected: false, role: 'owner' });
+  assert.type(epoch, 'string');
   assert.type(ownerToken, 'string');
   await client.closeCleanly();
 });
