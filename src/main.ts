@@ -3,6 +3,7 @@
 // the store still owes (the database is down) are saved to DATA_DIR/pending-writes.json
 // for the next start; if even that fails, the stop exits 5 and says what was lost.
 
+import { clusterSettingsError } from './cluster/cluster-settings';
 import { StoreCloseError, StoreStartError } from './persistence/types';
 import { startServer } from './server/server';
 import { parseSettings } from './settings';
@@ -14,6 +15,11 @@ if (!parsed.ok) {
     process.exit(0);
   }
   process.stderr.write(`rooms: ${parsed.error}\n`);
+  process.exit(2);
+}
+const clusterError = clusterSettingsError(parsed.settings);
+if (clusterError !== null) {
+  process.stderr.write(`rooms: ${clusterError}\n`);
   process.exit(2);
 }
 

@@ -26,6 +26,10 @@ export interface Settings {
   deflate: boolean;
   tlsCert: string | undefined;
   tlsKey: string | undefined;
+  redisUrl: string | undefined;
+  cluster: string;
+  workers: number;
+  roomStore: string | undefined;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -64,6 +68,10 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'deflate', env: 'DEFLATE', flag: '--deflate', kind: 'switch', fallback: 'on', help: 'accept permessage-deflate (RFC 7692) when a client offers it (on|off)' },
   { key: 'tlsCert', env: 'TLS_CERT', flag: '--tls-cert', kind: 'string', fallback: undefined, help: 'PEM certificate file; with TLS_KEY the port serves wss:// and https:// (reloaded on SIGHUP)' },
   { key: 'tlsKey', env: 'TLS_KEY', flag: '--tls-key', kind: 'string', fallback: undefined, help: 'PEM private key file for TLS_CERT' },
+  { key: 'redisUrl', env: 'REDIS_URL', flag: '--redis-url', kind: 'string', fallback: undefined, help: 'redis://host:port/db; set: this process is one node of a cluster (every process with the same REDIS_URL and CLUSTER); unset: one process' },
+  { key: 'cluster', env: 'CLUSTER', flag: '--cluster', kind: 'string', fallback: 'rooms', help: 'cluster name: prefix of every Redis key and channel, so clusters can share one Redis (1-64 of A-Z a-z 0-9 _ . -)' },
+  { key: 'workers', env: 'WORKERS', flag: '--workers', kind: 'count', fallback: '1', help: 'server processes npm start runs on the same port; more than 1 needs REDIS_URL and MARIADB_URL or ROOM_STORE=redis' },
+  { key: 'roomStore', env: 'ROOM_STORE', flag: '--room-store', kind: 'string', fallback: undefined, help: 'file | mariadb | redis (room records in the Redis at REDIS_URL); default: mariadb with MARIADB_URL, else file' },
   { key: 'traceFrames', env: 'TRACE_FRAMES', flag: '--trace-frames', kind: 'switch', fallback: 'off', help: 'log every frame in and out (for learners; logs message bytes)' },
   { key: 'logLevel', env: 'LOG_LEVEL', flag: '--log-level', kind: 'level', fallback: 'info', help: 'debug | info | warn | error | silent' },
 ];

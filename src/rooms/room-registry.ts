@@ -105,7 +105,7 @@ export class RoomRegistry {
    */
   admitNow(key: string): Room | null {
     const room = this.rooms.get(key);
-    return room !== undefined && room.settled ? room : null;
+    return room !== undefined && room.settled && (this.delivery.attached?.(room) ?? true) ? room : null;
   }
 
   async admit(key: string, name: string): Promise<Admission> {
@@ -126,6 +126,8 @@ export class RoomRegistry {
     }
     room.pendingAdmissions++;
     const outcome = await room.ready;
+    // A cluster follows the room before the 101, so nothing sent after the join is missed.
+    if (outcome !== 'refused') await this.delivery.attach?.(room);
     room.pendingAdmissions--;
     if (outcome === 'refused') {
       if (this.rooms.get(key) === room && room.members.size === 0) this.rooms.delete(key);
@@ -145,6 +147,11 @@ export class RoomRegistry {
     this.delivery.presence(room, member, 'joined');
   }
 
+  /** welcome.members: every member, in every process of a cluster. */
+  memberNames(room: Room): string[] {
+    return this.delivery.memberNames?.(room) ?? room.memberNames();
+  }
+
   relay(room: Room, sender: RoomMember, message: RoomMessage): void {
     this.delivery.relay(room, sender, message);
   }
@@ -157,7 +164,11 @@ export class RoomRegistry {
 
   /** A room admitted for a member who never joined (the socket closed before the 101) or just left. */
   release(room: Room): void {
-    if (room.members.size > 0 || room.pendingAdmissions > 0 || this.frozen || this.rooms.get(room.key) !== room) return;
+    if (room.members.size > 0 || room.pendingAdmissions > 0) return;
+    this.delivery.detach?.(room);
+    if (this.frozen || this.rooms.get(room.key) !== room) return;
+    // Empty here but not in another process of the cluster: that one marks it idle when it empties.
+    if ((this.delivery.membersElsewhere?.(room) ?? 0) > 0) return;
     if (this.options.retentionMs <= 0) {
       this.rooms.delete(room.key);
       void this.persistence.remove(room.key);
@@ -168,11 +179,21 @@ export class RoomRegistry {
     void this.persistence.save(room.record());
   }
 
-  /** Deletes idle rooms whose retention has passed; returns their keys. */
-  purgeExpired(): string[] {
+  /** Idle rooms whose retention has passed (a cluster asks Redis whether they are empty everywhere). */
+  expiredRooms(): Room[] {
+    const cutoff = this.now() - this.options.retentionMs;
+    return [...this.rooms.values()].filter((room) => room.status === 'idle' && room.members.size === 0 && room.lastActivity <= cutoff);
+  }
+
+  /** Deletes idle rooms whose retention has passed; returns their keys. `occupied`: keys with members on another node, kept. */
+  purgeExpired(occupied?: ReadonlySet<string>): string[] {
     const cutoff = this.now() - this.options.retentionMs;
     const purged: string[] = [];
     for (const room of this.rooms.values()) {
+      if (occupied?.has(room.key)) {
+        room.lastActivity = this.now();
+        continue;
+      }
       if (room.status === 'idle' && room.members.size === 0 && room.lastActivity <= cutoff) {
         this.rooms.delete(room.key);
         void this.persistence.remove(room.key);
@@ -184,6 +205,12 @@ export class RoomRegistry {
 
   freeze(): void {
     this.frozen = true;
+  }
+
+  /** summaries() with member counts from `count` (a cluster's, over every node). */
+  async summariesCounted(count: (rooms: Room[]) => Promise<Map<string, number>>): Promise<RoomSummary[]> {
+    const counts = await count([...this.rooms.values()]);
+    return this.summaries().map((summary) => ({ ...summary, members: counts.get(summary.room) ?? summary.members }));
   }
 
   summaries(): RoomSummary[] {

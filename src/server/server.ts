@@ -13,6 +13,7 @@ import { decideRequest, type RequestDecision } from '../handshake/upgrade-reques
 import { CompressionStats, negotiateDeflate } from '../extensions/permessage-deflate';
 import { CloseCode } from '../frames/close-codes';
 import { Opcode } from '../frames/opcodes';
+import { ClusterDelivery } from '../cluster/cluster-delivery';
 import { createStore } from '../persistence/store';
 import type { RoomStore } from '../persistence/types';
 import { LocalDelivery } from '../rooms/delivery';
@@ -75,7 +76,13 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   // Recovery before accepting anyone: every stored room is back, empty, owner and creation time kept.
   const stored = await store.open();
   const compressionStats = new CompressionStats();
-  const registry = new RoomRegistry(store, new LocalDelivery(compressionStats), { retentionMs: settings.roomRetentionMs });
+  const localDelivery = new LocalDelivery(compressionStats);
+  // REDIS_URL: one node of a cluster (src/cluster); unset, the in-process delivery and nothing else.
+  const cluster = settings.redisUrl
+    ? new ClusterDelivery(localDelivery, { redisUrl: settings.redisUrl, cluster: settings.cluster, keyTtlSeconds: Math.ceil(settings.roomRetentionMs / 1000) + 86_400, log: (level, event, fields) => log[level](event, fields) })
+    : null;
+  if (cluster !== null) await cluster.start();
+  const registry = new RoomRegistry(store, cluster ?? localDelivery, { retentionMs: settings.roomRetentionMs });
   const restored = registry.restore(stored);
   store.onLateLoad((records) => log.info('rooms_restored_late', { rooms: registry.restore(records) }));
 
@@ -95,14 +102,14 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   const routeContext = {
     adminToken: settings.adminToken,
     publicDir,
-    health: () => ({ store: store.health(), connections: peers.size, rooms: registry.size, uptimeSeconds: Math.round((Date.now() - startedAt) / 1000) }),
+    health: () => ({ store: store.health(), connections: peers.size, rooms: registry.size, uptimeSeconds: Math.round((Date.now() - startedAt) / 1000), cluster: cluster?.health() }),
     metricsText: () => {
       const health = store.health();
       let roomMembers = 0;
       for (const peer of peers) if (peer.room !== null) roomMembers++;
-      return renderPrometheus({ metrics, connections: peers.size, rooms: registry.size, roomMembers, compression: compressionStats, store: { kind: health.kind, up: health.state === 'up', pendingWrites: health.pendingWrites, errors: health.errors } });
+      return renderPrometheus({ metrics, connections: peers.size, rooms: registry.size, roomMembers, compression: compressionStats, store: { kind: health.kind, up: health.state === 'up', pendingWrites: health.pendingWrites, errors: health.errors } }) + (cluster?.metricsText() ?? '');
     },
-    rooms: () => registry.summaries(),
+    rooms: () => (cluster === null ? registry.summaries() : registry.summariesCounted((rooms) => cluster.countMembers(rooms))),
   };
 
   // TLS on the same port: the first byte tells a TLS ClientHello (0x16, a handshake record)
@@ -275,7 +282,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     peer.write(switchingProtocols(computeAcceptKey(decision.key), decision.protocol, deflate?.response ?? null));
     if (room !== null) {
       registry.join(room, peer);
-      if (mode === 'json') peer.conn.send(Opcode.Text, Buffer.from(welcomeFrame(room.key, peer.name, room.memberNames())));
+      if (mode === 'json') peer.conn.send(Opcode.Text, Buffer.from(welcomeFrame(room.key, peer.name, registry.memberNames(room))));
     }
     if (log.enabled('info')) log.info('connected', { peer: remoteOf(socket), endpoint: decision.endpoint, mode, deflate: deflate !== null });
     peer.start(early);
@@ -327,8 +334,16 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   const housekeeping = setInterval(() => {
     const now = Date.now();
     for (const [address, window] of joinsPerAddress) if (now - window.since >= 60_000) joinsPerAddress.delete(address);
-    const purged = registry.purgeExpired();
-    if (purged.length > 0) log.info('rooms_purged', { count: purged.length });
+    if (cluster === null) {
+      const purged = registry.purgeExpired();
+      if (purged.length > 0) log.info('rooms_purged', { count: purged.length });
+      return;
+    }
+    // Idle only when empty on every node: rooms with members elsewhere are not purged.
+    void cluster.countMembers(registry.expiredRooms()).then((counts) => {
+      const purged = registry.purgeExpired(new Set([...counts].filter(([, n]) => n > 0).map(([key]) => key)));
+      if (purged.length > 0) log.info('rooms_purged', { count: purged.length });
+    });
   }, 60_000);
   const headTimeouts = setInterval(sweepHeadTimeouts, Math.max(20, Math.min(1000, Math.floor(settings.headerTimeoutMs / 5))));
   headTimeouts.unref();
@@ -363,6 +378,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       for (const socket of sockets) socket.destroy();
       for (const socket of refusedSockets) socket.destroy();
       await listenerClosed;
+      await cluster?.close();
       await store.close();
       log.info('stopped', {});
     })();
