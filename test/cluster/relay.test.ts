@@ -10,7 +10,6 @@ import * as assert from 'uvu/assert';
 import type { Redis } from 'ioredis';
 import { OP, RawClient, binary, destroyAllClients, sleep, text } from '../helpers/raw-client';
 import { type ServerProcess, stopAllServerProcesses } from '../helpers/server-process';
-import { waitUntil } from '../helpers/test-server';
 import { getJson, joinJson, nextJson, nextOfType, randomCluster, randomRoom, redisClient, startNode } from './support';
 
 const cluster = randomCluster();
