@@ -213,8 +213,17 @@ export class MariadbBackend implements Backend {
     this.pool ??= this.createPool(target);
   }
 
+  async read(room: string): Promise<RoomRecord | null> {
+    const rows = (await this.requirePool().query('SELECT room_key, owner, created_at, status, last_activity FROM rooms WHERE room_key = ?', [room])) as Record<string, unknown>[];
+    return rows.length === 0 ? null : this.toRecords(rows)[0]!;
+  }
+
   async load(): Promise<RoomRecord[]> {
     const rows = (await this.requirePool().query('SELECT room_key, owner, created_at, status, last_activity FROM rooms')) as Record<string, unknown>[];
+    return this.toRecords(rows);
+  }
+
+  private toRecords(rows: readonly Record<string, unknown>[]): RoomRecord[] {
     const records: RoomRecord[] = [];
     for (const row of rows) {
       let status = row.status as RoomStatus;

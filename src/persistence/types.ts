@@ -25,7 +25,7 @@ export interface RoomRecord {
  */
 export type WriteOutcome = 'durable' | 'queued' | 'refused';
 
-export type StoreKind = 'mariadb' | 'file';
+export type StoreKind = 'mariadb' | 'file' | 'redis';
 
 export interface StoreHealth {
   kind: StoreKind;
@@ -50,6 +50,8 @@ export interface RoomStore {
   remove(room: string): Promise<WriteOutcome>;
   health(): StoreHealth;
   close(): Promise<void>;
+  /** the stored row of one room, null when none or the store cannot say now (used by a cluster) */
+  read?(room: string): Promise<RoomRecord | null>;
 }
 
 /** A start that must not go on: the message is written for the operator. */

@@ -20,6 +20,12 @@ export interface RegistryOptions {
   /** How long an empty room is kept; 0 deletes it with its last member. */
   retentionMs: number;
   now?: () => number;
+  /**
+   * A cluster: after a room's creation is durable, what the store now holds for
+   * its key. Another node may have created the same key at the same moment; the
+   * store's merge kept one owner and creation time, and every node adopts it.
+   */
+  readBack?: (key: string) => Promise<RoomRecord | null>;
 }
 
 export interface RoomSummary {
@@ -118,7 +124,16 @@ export class RoomRegistry {
       this.rooms.set(key, room);
       const creating = room;
       creating.settled = false;
-      room.ready = this.persistence.save(room.record()).then((outcome) => {
+      const readBack = this.options.readBack;
+      room.ready = this.persistence.save(room.record()).then(async (outcome) => {
+        if (outcome === 'durable' && readBack !== undefined) {
+          const stored = await readBack(key).catch(() => null);
+          const origin = this.origins.get(creating);
+          if (stored !== null && origin !== undefined) {
+            origin.owner = stored.owner;
+            origin.createdAt = stored.createdAt;
+          }
+        }
         creating.settled = true;
         return outcome;
       });

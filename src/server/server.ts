@@ -14,6 +14,7 @@ import { CompressionStats, negotiateDeflate } from '../extensions/permessage-def
 import { CloseCode } from '../frames/close-codes';
 import { Opcode } from '../frames/opcodes';
 import { ClusterDelivery } from '../cluster/cluster-delivery';
+import { roomStoreKind } from '../cluster/cluster-settings';
 import { createStore } from '../persistence/store';
 import type { RoomStore } from '../persistence/types';
 import { LocalDelivery } from '../rooms/delivery';
@@ -72,7 +73,15 @@ const DEFAULT_PUBLIC_DIR = fileURLToPath(new URL('../../public', import.meta.url
 
 export async function startServer(settings: Settings, options: StartOptions = {}): Promise<RoomsServer> {
   const log = options.log ?? createLogger(settings.logLevel);
-  const store = options.store ?? createStore({ mariadbUrl: settings.mariadbUrl, dataDir: settings.dataDir, log: (level, event, fields) => log[level](event, fields) });
+  const storeKind = roomStoreKind(settings);
+  const store =
+    options.store ??
+    createStore({
+      mariadbUrl: storeKind === 'file' ? undefined : settings.mariadbUrl,
+      ...(storeKind === 'redis' && settings.redisUrl !== undefined ? { redis: { url: settings.redisUrl, cluster: settings.cluster } } : {}),
+      dataDir: settings.dataDir,
+      log: (level, event, fields) => log[level](event, fields),
+    });
   // Recovery before accepting anyone: every stored room is back, empty, owner and creation time kept.
   const stored = await store.open();
   const compressionStats = new CompressionStats();
@@ -82,7 +91,10 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     ? new ClusterDelivery(localDelivery, { redisUrl: settings.redisUrl, cluster: settings.cluster, keyTtlSeconds: Math.ceil(settings.roomRetentionMs / 1000) + 86_400, log: (level, event, fields) => log[level](event, fields) })
     : null;
   if (cluster !== null) await cluster.start();
-  const registry = new RoomRegistry(store, cluster ?? localDelivery, { retentionMs: settings.roomRetentionMs });
+  const registry = new RoomRegistry(store, cluster ?? localDelivery, {
+    retentionMs: settings.roomRetentionMs,
+    ...(cluster !== null && store.read !== undefined ? { readBack: (key: string) => store.read!(key) } : {}),
+  });
   const restored = registry.restore(stored);
   store.onLateLoad((records) => log.info('rooms_restored_late', { rooms: registry.restore(records) }));
 
