@@ -6,6 +6,7 @@
 import { clusterSettingsError } from './cluster/cluster-settings';
 import { StoreCloseError, StoreStartError } from './persistence/types';
 import { startServer } from './server/server';
+import { isWorkersPrimary, superviseWorkers } from './server/workers';
 import { parseSettings } from './settings';
 
 const parsed = parseSettings(process.argv.slice(2), process.env);
@@ -22,6 +23,8 @@ if (clusterError !== null) {
   process.stderr.write(`rooms: ${clusterError}\n`);
   process.exit(2);
 }
+// WORKERS > 1: this process only supervises; the workers run the code below.
+if (isWorkersPrimary(parsed.settings.workers)) await superviseWorkers(parsed.settings.workers);
 
 try {
   const server = await startServer(parsed.settings);
