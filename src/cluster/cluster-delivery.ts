@@ -136,7 +136,7 @@ export class ClusterDelivery implements RoomDelivery {
     if (followed === undefined || !this.link.up) return; // rebuilt from the local members when Redis is back
     const h = followed.hash;
     this.link
-      .run('presenceChange', [this.names.presence(h), this.names.presenceVersion(h), this.names.nodeRooms(this.node)], [this.node + member.name, kind === 'joined' ? 1 : -1, followed.channel, this.node, member.name, h])
+      .run('presenceChange', [this.names.presence(h), this.names.presenceVersion(h), this.names.nodeRooms(this.node)], [this.node + member.name, kind === 'joined' ? 1 : -1, followed.channel, this.node, member.name, h, this.options.keyTtlSeconds])
       .catch(() => undefined);
   }
 
@@ -182,8 +182,12 @@ export class ClusterDelivery implements RoomDelivery {
     for (const room of rooms) out.set(room.key, room.members.size);
     if (!this.link.up || rooms.length === 0) return out;
     try {
-      const counts = await this.link.countMembers(rooms.map((room) => this.names.presence(this.names.hash(room.key))));
-      rooms.forEach((room, i) => out.set(room.key, Math.max(room.members.size, Number(counts[i] ?? 0))));
+      // In slices: one script call per 1000 rooms keeps Redis responsive for everyone else.
+      for (let at = 0; at < rooms.length; at += 1000) {
+        const slice = rooms.slice(at, at + 1000);
+        const counts = await this.link.countMembers(slice.map((room) => this.names.presence(this.names.hash(room.key))));
+        slice.forEach((room, i) => out.set(room.key, Math.max(room.members.size, Number(counts[i] ?? 0))));
+      }
     } catch {
       // counted in the link's errors; local counts stand
     }

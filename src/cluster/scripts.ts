@@ -31,7 +31,7 @@ return { seq, fresh }
 
 /**
  * KEYS: presence hash, presence version, the node's room set.
- * ARGV: field (node id + name), delta (+1 / -1), channel, node id, name, room hash.
+ * ARGV: field (node id + name), delta (+1 / -1), channel, node id, name, room hash, version ttl seconds.
  * Returns the new version, or 0 when a leave found nothing to take away (Redis was wiped meanwhile).
  */
 export const PRESENCE_CHANGE = `
@@ -40,6 +40,8 @@ if n <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
 if n < 0 then return 0 end
 if tonumber(ARGV[2]) > 0 then redis.call('SADD', KEYS[3], ARGV[6]) end
 local v = redis.call('INCR', KEYS[2])
+-- The version outlives a quiet room for a while, then goes; a node that sees it start again re-reads.
+redis.call('EXPIRE', KEYS[2], ARGV[7])
 redis.call('PUBLISH', ARGV[3], 'p:' .. string.format('%d', v) .. ':' .. ARGV[4] .. ':' .. ARGV[2] .. ':' .. ARGV[5])
 return v
 `;

@@ -182,8 +182,14 @@ export class RoomRegistry {
     if (room.members.size > 0 || room.pendingAdmissions > 0) return;
     this.delivery.detach?.(room);
     if (this.frozen || this.rooms.get(room.key) !== room) return;
-    // Empty here but not in another process of the cluster: that one marks it idle when it empties.
-    if ((this.delivery.membersElsewhere?.(room) ?? 0) > 0) return;
+    // Empty here but not in another process of the cluster: that one writes 'idle' when it
+    // empties. Here it is idle in memory only, so a later join here writes 'live' again,
+    // and the purge asks the cluster before deleting it.
+    if ((this.delivery.membersElsewhere?.(room) ?? 0) > 0) {
+      room.status = 'idle';
+      room.lastActivity = this.now();
+      return;
+    }
     if (this.options.retentionMs <= 0) {
       this.rooms.delete(room.key);
       void this.persistence.remove(room.key);
@@ -225,7 +231,10 @@ export class RoomRegistry {
   /** summaries() with member counts from `count` (a cluster's, over every node). */
   async summariesCounted(count: (rooms: Room[]) => Promise<Map<string, number>>): Promise<RoomSummary[]> {
     const counts = await count([...this.rooms.values()]);
-    return this.summaries().map((summary) => ({ ...summary, members: counts.get(summary.room) ?? summary.members }));
+    return this.summaries().map((summary) => {
+      const members = counts.get(summary.room) ?? summary.members;
+      return { ...summary, members, status: members > 0 ? 'live' : summary.status };
+    });
   }
 
   summaries(): RoomSummary[] {

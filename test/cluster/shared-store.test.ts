@@ -67,6 +67,27 @@ test('a room created on one node exists on the other with the same owner', async
   assert.is(onB.owner, 'first');
 });
 
+test('a room is idle only when empty on every node', async () => {
+  const room = randomRoom();
+  const ann = await RawClient.room(nodes[0]!.port, room, 'ann');
+  const bob = await RawClient.room(nodes[1]!.port, room, 'bob');
+  await ann.closeCleanly();
+  await new Promise((r) => setTimeout(r, 300));
+  const onA = (await rooms(nodes[0]!)).find((r) => r.room === room)!;
+  assert.is(onA.status, 'live', 'bob is still there on the other node');
+  assert.is(onA.members, 1);
+  const row = await db.query<Array<{ status: string }>>('SELECT status FROM rooms WHERE room_key = ?', [room]);
+  assert.is(row[0]!.status, 'live');
+  await bob.closeCleanly();
+  const deadline = Date.now() + 3000;
+  let status = '';
+  while (Date.now() < deadline && status !== 'idle') {
+    status = (await db.query<Array<{ status: string }>>('SELECT status FROM rooms WHERE room_key = ?', [room]))[0]!.status;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.is(status, 'idle', 'the last node to empty it marks it idle');
+});
+
 test('ROOM_STORE=redis: records under hashed names, back after kill -9 with owner and creation time', async () => {
   const storeCluster = randomCluster();
   const node = await startNode({ cluster: storeCluster, env: { ROOM_STORE: 'redis' } });
