@@ -91,6 +91,7 @@ export class ClusterDelivery implements RoomDelivery {
 
   async start(): Promise<void> {
     await this.link.open(3000);
+    this.options.log('info', 'cluster_node', { node: this.node, cluster: this.description, redis: this.link.up ? 'up' : 'down' });
     if (!this.link.up) this.options.log('warn', 'cluster_redis_unreachable', { redis: this.description, lastError: this.link.stats.lastError });
     this.timer = setInterval(() => void this.beat(), this.heartbeatMs);
     this.timer.unref();
