@@ -213,19 +213,18 @@ async function manyRooms(system: System, ports: number[], cpu: Cpu, quick: boole
   return { rate, p50Us: at(0.5), p99Us: at(0.99), cpuUsPerMessage: cpuUs / sentMeasured, delivered, expected: sentMeasured * (perRoom - 1) };
 }
 
-function startRedis(port: number, dir: string): Promise<ChildProcess> {
+async function startRedis(port: number, dir: string): Promise<ChildProcess> {
   const proc = spawn('/usr/bin/redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-  return new Promise((resolve, reject) => {
-    const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null });
+  for (let i = 0; i < 100; i++) {
+    const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
     probe.on('error', () => undefined);
-    probe
-      .connect()
-      .then(() => probe.ping())
-      .then(() => {
-        probe.disconnect();
-        resolve(proc);
-      }, reject);
-  });
+    const ok = await probe.connect().then(() => probe.ping(), () => '');
+    probe.disconnect();
+    if (ok === 'PONG') return proc;
+    await sleep(50);
+  }
+  proc.kill('SIGKILL');
+  throw new Error('the throwaway redis-server did not answer');
 }
 
 function specFor(system: System, redisUrl: string, cluster: string): ServerSpec {

@@ -238,6 +238,10 @@ export class ClusterDelivery implements RoomDelivery {
   private reconcile(followed: FollowedRoom): Promise<void> {
     if (followed.busy !== null) return followed.busy.then(() => this.reconcile(followed));
     const run = async () => {
+      // Never finish synchronously: `busy` is assigned below before the finally clears it
+      // (a run with nothing to do would otherwise leave a settled promise in `busy`, and
+      // every later reconcile would chain on it forever).
+      await Promise.resolve();
       try {
         for (;;) {
           if (!this.link.up) return;

@@ -66,6 +66,14 @@ test('a message crosses nodes to raw and JSON members, once, never to the sender
   }
 });
 
+test('many members joining one new room on each node at once all get in and hear each other', async () => {
+  const room = randomRoom();
+  const clients = await Promise.all([...Array(45).keys()].map((i) => RawClient.room(nodes[i % 3]!.port, room, `m${i}`)));
+  clients[0]!.send(text('to all 44'));
+  for (const client of clients.slice(1)) assert.is((await client.message()).payload.toString('utf8'), 'to all 44');
+  for (const client of clients) client.destroy();
+});
+
 test('welcome lists members on every node; joined and left cross nodes', async () => {
   const room = randomRoom();
   const { client: ann, welcome: w1 } = await joinJson(nodes[0]!.port, room, 'ann');
