@@ -12,7 +12,7 @@
 // - many-rooms: 300 rooms x 4 members, each room spread over the processes,
 //   members sending in turn at a fixed total rate; latency from send to receipt.
 //
-//   npx tsx bench/cluster.ts [--rounds N] [--quick] [--no-write]
+//   npx tsx bench/cluster.ts [--rounds N] [--quick] [--only one-room,many-rooms] [--systems rooms,socket.io] [--no-write]
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,17 +29,21 @@ interface Options {
   rounds: number;
   quick: boolean;
   write: boolean;
+  only: string[] | null;
+  systems: string[] | null;
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { rounds: 3, quick: false, write: true };
+  const o: Options = { rounds: 3, quick: false, write: true, only: null, systems: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--rounds') o.rounds = Math.max(1, Number(argv[++i]) || 1);
     else if (a === '--quick') o.quick = true;
     else if (a === '--no-write') o.write = false;
+    else if (a === '--only') o.only = (argv[++i] ?? '').split(',');
+    else if (a === '--systems') o.systems = (argv[++i] ?? '').split(',');
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('npx tsx bench/cluster.ts [--rounds N] [--quick] [--no-write]\n');
+      process.stdout.write('npx tsx bench/cluster.ts [--rounds N] [--quick] [--only one-room,many-rooms] [--systems rooms,socket.io] [--no-write]\n');
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
@@ -96,10 +100,28 @@ async function connectAll<T>(items: readonly T[], open: (item: T) => Promise<Mem
 interface Cpu {
   pids: number[];
   read(): number;
+  /** per process since the last read(): the three nodes, then Redis */
+  split(): number[];
 }
 
 function cpuOf(pids: number[]): Cpu {
-  return { pids, read: () => pids.reduce((sum, pid) => sum + cpuMicros(pid), 0) };
+  let last = pids.map(() => 0);
+  return {
+    pids,
+    read: () => {
+      const now = pids.map((pid) => cpuMicros(pid));
+      const total = now.reduce((a, b) => a + b, 0);
+      const before = last;
+      last = now;
+      void before;
+      return total;
+    },
+    split: () => {
+      const now = pids.map((pid) => cpuMicros(pid));
+      const delta = now.map((v, i) => v - last[i]!);
+      return delta;
+    },
+  };
 }
 
 interface OneRoomResult {
@@ -109,9 +131,9 @@ interface OneRoomResult {
 
 async function oneRoom(system: System, ports: number[], cpu: Cpu, quick: boolean): Promise<OneRoomResult> {
   const members = 300;
-  const window = 8;
-  const warmup = quick ? 50 : 200;
-  const measured = quick ? 200 : 1500;
+  const window = 64;
+  const warmup = quick ? 200 : 500;
+  const measured = quick ? 1000 : 5000;
   const receivers = members - 1;
   const counts = new Map<number, number>();
   let completed = 0;
@@ -147,7 +169,9 @@ async function oneRoom(system: System, ports: number[], cpu: Cpu, quick: boolean
   const t0 = performance.now();
   await run(measured);
   const seconds = (performance.now() - t0) / 1000;
+  const split = cpu.split();
   const cpuUs = cpu.read() - cpu0;
+  log(`  CPU ms during the measurement, nodes then Redis: ${split.map((us) => Math.round(us / 1000)).join(', ')}`);
   for (const client of clients) client.close();
   const deliveries = measured * receivers;
   return { deliveriesPerSec: deliveries / seconds, cpuUsPerDelivery: cpuUs / deliveries };
@@ -155,6 +179,8 @@ async function oneRoom(system: System, ports: number[], cpu: Cpu, quick: boolean
 
 interface ManyRoomsResult {
   rate: number;
+  /** sends/s actually made: well under `rate` means the load generator was the limit */
+  achievedRate: number;
   p50Us: number;
   p99Us: number;
   cpuUsPerMessage: number;
@@ -171,9 +197,12 @@ async function manyRooms(system: System, ports: number[], cpu: Cpu, quick: boole
   const latencies: number[] = [];
   let measuring = false;
   let delivered = 0;
+  void measuring;
+  let firstMeasured = Number.POSITIVE_INFINITY;
+  let lastMeasured = Number.POSITIVE_INFINITY;
   const onMessage = (text: string) => {
-    const { sentAt } = parse(text);
-    if (!measuring) return;
+    const { seq, sentAt } = parse(text);
+    if (seq < firstMeasured || seq >= lastMeasured) return;
     delivered++;
     latencies.push((performance.now() - sentAt) * 1000);
   };
@@ -201,16 +230,20 @@ async function manyRooms(system: System, ports: number[], cpu: Cpu, quick: boole
   }, 10);
   await sleep(warmupMs);
   measuring = true;
+  firstMeasured = seq;
   const cpu0 = cpu.read();
   await sleep(measureMs);
+  lastMeasured = seq;
+  const split = cpu.split();
   const cpuUs = cpu.read() - cpu0;
+  log(`  CPU ms during the measurement, nodes then Redis: ${split.map((us) => Math.round(us / 1000)).join(', ')}`);
   clearInterval(tick);
   await sleep(1000); // the last ones drain
   measuring = false;
   for (const client of clients) client.close();
   latencies.sort((a, b) => a - b);
   const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
-  return { rate, p50Us: at(0.5), p99Us: at(0.99), cpuUsPerMessage: cpuUs / sentMeasured, delivered, expected: sentMeasured * (perRoom - 1) };
+  return { rate, achievedRate: sentMeasured / (measureMs / 1000), p50Us: at(0.5), p99Us: at(0.99), cpuUsPerMessage: cpuUs / sentMeasured, delivered, expected: sentMeasured * (perRoom - 1) };
 }
 
 async function startRedis(port: number, dir: string): Promise<ChildProcess> {
@@ -230,7 +263,7 @@ async function startRedis(port: number, dir: string): Promise<ChildProcess> {
 function specFor(system: System, redisUrl: string, cluster: string): ServerSpec {
   const node = (script: string) => [process.execPath, '--import', 'tsx', script, '--port', '0'];
   return system === 'rooms'
-    ? { name: 'rooms', command: [...node('src/main.ts'), '--host', '127.0.0.1'], env: { ...OURS_ENV, REDIS_URL: redisUrl, CLUSTER: cluster }, dataDir: true }
+    ? { name: 'rooms', command: [...(process.env.BENCH_PROFILE ? [process.execPath, '--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`, '--import', 'tsx', 'src/main.ts', '--port', '0'] : node('src/main.ts')), '--host', '127.0.0.1'], env: { ...OURS_ENV, REDIS_URL: redisUrl, CLUSTER: cluster }, dataDir: true }
     : { name: 'socket.io', command: node('bench/peers/socketio-cluster.ts'), env: { REDIS_URL: redisUrl, CLUSTER: cluster }, dataDir: false };
 }
 
@@ -246,12 +279,12 @@ async function main(): Promise<void> {
   const redis = await startRedis(redisPort, dir);
   const redisUrl = `redis://127.0.0.1:${redisPort}/0`;
   const nofile = Math.min(hardNofile(), 8192);
-  const systems: System[] = ['rooms', 'socket.io'];
+  const systems = (['rooms', 'socket.io'] as System[]).filter((s) => o.systems === null || o.systems.includes(s));
   const results: Record<System, { oneRoom: OneRoomResult[]; manyRooms: ManyRoomsResult[] }> = { rooms: { oneRoom: [], manyRooms: [] }, 'socket.io': { oneRoom: [], manyRooms: [] } };
   try {
     for (let round = 1; round <= o.rounds; round++) {
       for (const system of systems) {
-        for (const scenario of ['one-room', 'many-rooms'] as const) {
+        for (const scenario of (['one-room', 'many-rooms'] as const).filter((id) => o.only === null || o.only.includes(id))) {
           const servers: RunningServer[] = [];
           try {
             for (let i = 0; i < NODES; i++) servers.push(await startServer(specFor(system, redisUrl, `bench-${round}`), { nofile, core: null }));
@@ -264,7 +297,8 @@ async function main(): Promise<void> {
             } else {
               const r = await manyRooms(system, ports, cpu, o.quick);
               results[system].manyRooms.push(r);
-              log(`[round ${round}] many-rooms ${system.padEnd(10)} ${r.rate}/s: p50 ${Math.round(r.p50Us)} µs, p99 ${Math.round(r.p99Us)} µs, ${r.cpuUsPerMessage.toFixed(1)} µs CPU/message, delivered ${r.delivered}/${r.expected}`);
+              const limited = r.achievedRate < 0.9 * r.rate ? ' (LOAD GENERATOR WAS THE LIMIT: latency is the client\'s)' : '';
+              log(`[round ${round}] many-rooms ${system.padEnd(10)} ${Math.round(r.achievedRate)}/${r.rate} sends/s${limited}: p50 ${Math.round(r.p50Us)} µs, p99 ${Math.round(r.p99Us)} µs, ${r.cpuUsPerMessage.toFixed(1)} µs CPU/message, delivered ${r.delivered}/${r.expected}`);
             }
           } finally {
             for (const s of servers) await s.stop();
@@ -282,6 +316,7 @@ async function main(): Promise<void> {
     manyRoomsP99Us: median(results[system].manyRooms.map((r) => r.p99Us)),
     manyRoomsP50Us: median(results[system].manyRooms.map((r) => r.p50Us)),
     manyRoomsCpuUsPerMessage: median(results[system].manyRooms.map((r) => r.cpuUsPerMessage)),
+    manyRoomsAchievedSendsPerSec: median(results[system].manyRooms.map((r) => r.achievedRate)),
   });
   const ours = row('rooms');
   const peer = row('socket.io');
