@@ -70,3 +70,29 @@ command -v openssl >/dev/null || apt_install openssl
 /usr/bin/python3 -c 'import websockets' 2>/dev/null || apt_install python3-websockets
 /usr/bin/python3 -c 'import websockets' 2>/dev/null || { say "python3-websockets is missing"; exit 1; }
 say "python3-websockets $(/usr/bin/python3 -c 'import websockets; print(websockets.__version__)')"
+# Redis for the cluster tests: the shared server on 127.0.0.1:6379 (or $REDIS_URL),
+# and the redis-server binary, which the outage tests also start on ports of their own.
+redis_answers() {
+  local url="${REDIS_URL:-redis://127.0.0.1:6379}"
+  node -e 'const u=new URL(process.argv[1]);const s=require("net").connect(+(u.port||6379),u.hostname||"127.0.0.1");s.on("connect",()=>s.write("PING\r\n"));s.on("data",d=>process.exit(String(d).startsWith("+PONG")?0:1));s.on("error",()=>process.exit(1));setTimeout(()=>process.exit(1),2000)' "$url"
+}
+if [ ! -x /usr/bin/redis-server ]; then
+  # Another job may hold the dpkg lock for a while: wait for it rather than fail.
+  for attempt in $(seq 1 30); do
+    if apt_install redis-server 2>/dev/null; then break; fi
+    say "apt-get busy (attempt $attempt), retrying in 10 s"
+    sleep 10
+  done
+  [ -x /usr/bin/redis-server ] || { say "could not install redis-server"; exit 1; }
+fi
+if ! redis_answers; then
+  if [ -n "${REDIS_URL:-}" ]; then say "REDIS_URL=$REDIS_URL does not answer"; exit 1; fi
+  say "starting Redis on 127.0.0.1:6379"
+  /usr/bin/redis-server --port 6379 --bind 127.0.0.1 --daemonize yes --save '' --appendonly no --dir /tmp >/dev/null
+  for _ in $(seq 1 30); do
+    redis_answers && break
+    sleep 1
+  done
+  redis_answers || { say "Redis did not answer within 30 s"; exit 1; }
+fi
+say "Redis answers"

@@ -4,8 +4,10 @@
 // for the next start; if even that fails, the stop exits 5 and says what was lost.
 
 import { AccessSettingsError } from './access/join-tokens';
+import { clusterSettingsError } from './cluster/cluster-settings';
 import { StoreCloseError, StoreStartError } from './persistence/types';
 import { startServer } from './server/server';
+import { isWorkersPrimary, superviseWorkers } from './server/workers';
 import { parseSettings } from './settings';
 
 const parsed = parseSettings(process.argv.slice(2), process.env);
@@ -17,6 +19,13 @@ if (!parsed.ok) {
   process.stderr.write(`rooms: ${parsed.error}\n`);
   process.exit(2);
 }
+const clusterError = clusterSettingsError(parsed.settings);
+if (clusterError !== null) {
+  process.stderr.write(`rooms: ${clusterError}\n`);
+  process.exit(2);
+}
+// WORKERS > 1: this process only supervises; the workers run the code below.
+if (isWorkersPrimary(parsed.settings.workers)) await superviseWorkers(parsed.settings.workers);
 
 try {
   const server = await startServer(parsed.settings);

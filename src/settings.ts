@@ -36,6 +36,10 @@ export interface Settings {
   requireToken: boolean;
   historySize: number;
   historyTtlMs: number;
+  redisUrl: string | undefined;
+  cluster: string;
+  workers: number;
+  roomStore: string | undefined;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -81,6 +85,10 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'requireToken', env: 'REQUIRE_TOKEN', flag: '--require-token', kind: 'switch', fallback: 'off', help: 'on: every room join needs a valid join token (a room secret alone is not enough); /echo is unaffected' },
   { key: 'historySize', env: 'HISTORY_SIZE', flag: '--history-size', kind: 'whole', fallback: '100', help: 'messages kept per room for resume and ?history=N; 0 turns history off' },
   { key: 'historyTtlMs', env: 'HISTORY_TTL', flag: '--history-ttl', kind: 'duration', fallback: '24h', help: 'longest a message is kept in the history' },
+  { key: 'redisUrl', env: 'REDIS_URL', flag: '--redis-url', kind: 'string', fallback: undefined, help: 'redis://host:port/db; set: this process is one node of a cluster (every process with the same REDIS_URL and CLUSTER); unset: one process' },
+  { key: 'cluster', env: 'CLUSTER', flag: '--cluster', kind: 'string', fallback: 'rooms', help: 'cluster name: prefix of every Redis key and channel, so clusters can share one Redis (1-64 of A-Z a-z 0-9 _ . -)' },
+  { key: 'workers', env: 'WORKERS', flag: '--workers', kind: 'count', fallback: '1', help: 'server processes npm start runs on the same port; more than 1 needs REDIS_URL and MARIADB_URL or ROOM_STORE=redis' },
+  { key: 'roomStore', env: 'ROOM_STORE', flag: '--room-store', kind: 'string', fallback: undefined, help: 'file | mariadb | redis (room records in the Redis at REDIS_URL); default: mariadb with MARIADB_URL, else file' },
   { key: 'traceFrames', env: 'TRACE_FRAMES', flag: '--trace-frames', kind: 'switch', fallback: 'off', help: 'log every frame in and out (for learners; logs message bytes)' },
   { key: 'logLevel', env: 'LOG_LEVEL', flag: '--log-level', kind: 'level', fallback: 'info', help: 'debug | info | warn | error | silent' },
 ];

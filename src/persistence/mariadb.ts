@@ -149,6 +149,9 @@ const UPSERT_TAIL =
 /** rows per statement: one round trip each, well under max_allowed_packet */
 const ROWS_PER_STATEMENT = 500;
 
+/** What a room record is read from: its origin, status and access rights. */
+const ROOM_COLUMNS = 'room_key, owner, created_at, status, last_activity, secret_hash, owner_token_hash, locked';
+
 export class MariadbBackend implements Backend {
   readonly kind = 'mariadb' as const;
   readonly description: string;
@@ -217,8 +220,17 @@ export class MariadbBackend implements Backend {
     this.pool ??= this.createPool(target);
   }
 
+  async read(room: string): Promise<RoomRecord | null> {
+    const rows = (await this.requirePool().query(`SELECT ${ROOM_COLUMNS} FROM rooms WHERE room_key = ?`, [room])) as Record<string, unknown>[];
+    return rows.length === 0 ? null : this.toRecords(rows)[0]!;
+  }
+
   async load(): Promise<RoomRecord[]> {
-    const rows = (await this.requirePool().query('SELECT room_key, owner, created_at, status, last_activity, secret_hash, owner_token_hash, locked FROM rooms')) as Record<string, unknown>[];
+    const rows = (await this.requirePool().query(`SELECT ${ROOM_COLUMNS} FROM rooms`)) as Record<string, unknown>[];
+    return this.toRecords(rows);
+  }
+
+  private toRecords(rows: readonly Record<string, unknown>[]): RoomRecord[] {
     const records: RoomRecord[] = [];
     for (const row of rows) {
       let status = row.status as RoomStatus;

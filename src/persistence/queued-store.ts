@@ -56,6 +56,8 @@ export interface Backend {
   classify(err: unknown): 'transient' | 'data';
   /** cheap liveness check while idle; undefined when there is nothing to check */
   ping?(): Promise<void>;
+  /** one stored room as the store holds it now (a cluster reads back who won a creation); optional */
+  read?(room: string): Promise<RoomRecord | null>;
   /** gives up on the write in flight so that its promise settles soon (timeout) */
   abort(): void;
   close(): Promise<void>;
@@ -353,6 +355,20 @@ export class QueuedStore implements RoomStore {
 
   remove(room: string): Promise<WriteOutcome> {
     return this.enqueue({ kind: 'remove', room });
+  }
+
+  /**
+   * The row of `room` as stored now, or null when there is none or the store
+   * cannot say (down, or the backend cannot read one room). For a cluster: two
+   * nodes that created one key at once adopt what the store kept.
+   */
+  async read(room: string): Promise<RoomRecord | null> {
+    if (this.state !== 'up' || this.backend.read === undefined) return null;
+    try {
+      return await this.backend.read(room);
+    } catch {
+      return null;
+    }
   }
 
   health(): StoreHealth {

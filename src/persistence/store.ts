@@ -40,6 +40,7 @@
 //   never rolls a room back. A journal that cannot be read, or is owed to
 //   another store, stops the start (StoreStartError).
 
+import { RedisRoomBackend } from '../cluster/redis-store';
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
 import { FileBackend } from './file';
 import { FileJournal } from './journal';
@@ -53,6 +54,8 @@ export type { RoomRecord, RoomStatus, RoomStore, StoreHealth, StoreKind, StoreLo
 export interface CreateStoreOptions {
   /** set and non-empty: MariaDB; otherwise the file store in dataDir */
   mariadbUrl?: string;
+  /** ROOM_STORE=redis: room records in this Redis, under this cluster's prefix (wins over mariadbUrl) */
+  redis?: { url: string; cluster: string };
   /** the file store's folder, and with either store the folder of the pending-writes journal */
   dataDir: string;
   /** rooms the queue may hold while the store is down (default 100000) */
@@ -73,7 +76,9 @@ export interface CreateStoreOptions {
 
 export function createStore(options: CreateStoreOptions): RoomStore {
   const log: StoreLog = options.log ?? (() => undefined);
-  const backend = options.mariadbUrl
+  const backend = options.redis
+    ? new RedisRoomBackend(options.redis.url, options.redis.cluster)
+    : options.mariadbUrl
     ? new MariadbBackend(options.mariadbUrl, {
         log,
         connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_MARIADB_OPTIONS.connectTimeoutMs,
@@ -89,6 +94,6 @@ export function createStore(options: CreateStoreOptions): RoomStore {
     heartbeatMs: options.heartbeatMs ?? DEFAULT_QUEUED_STORE_OPTIONS.heartbeatMs,
     journal: new FileJournal(options.dataDir),
     // The file store has no outage of that kind: its queue is spilled only at close.
-    journalWhileDown: backend.kind === 'mariadb',
+    journalWhileDown: backend.kind !== 'file',
   });
 }

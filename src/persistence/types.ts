@@ -39,7 +39,7 @@ export function accessOf(record: RoomRecord): Pick<RoomRecord, 'secretHash' | 'o
  */
 export type WriteOutcome = 'durable' | 'queued' | 'refused';
 
-export type StoreKind = 'mariadb' | 'file';
+export type StoreKind = 'mariadb' | 'file' | 'redis';
 
 export interface StoreHealth {
   kind: StoreKind;
@@ -64,6 +64,8 @@ export interface RoomStore {
   remove(room: string): Promise<WriteOutcome>;
   health(): StoreHealth;
   close(): Promise<void>;
+  /** the stored row of one room, null when none or the store cannot say now (used by a cluster) */
+  read?(room: string): Promise<RoomRecord | null>;
 }
 
 /** A start that must not go on: the message is written for the operator. */

@@ -24,6 +24,17 @@ export interface RoomDelivery {
   relay(room: Room, sender: RoomMember, message: RoomMessage): void;
   /** joined/left, to the JSON members other than `member`. */
   presence(room: Room, member: RoomMember, kind: 'joined' | 'left'): void;
+  // A delivery spanning several processes (src/cluster) also implements these:
+  /** Before a join's 101: null when the room's traffic already reaches this process, else a promise that settles when it does. */
+  attach?(room: Room): Promise<void> | null;
+  /** Whether a join may be answered now (attach would return null). */
+  attached?(room: Room): boolean;
+  /** The room has no member and no admission left in this process. */
+  detach?(room: Room): void;
+  /** welcome.members: this process's members and the other processes'. */
+  memberNames?(room: Room): string[];
+  /** Members in other processes, as last known. */
+  membersElsewhere?(room: Room): number;
 }
 
 export class LocalDelivery implements RoomDelivery {

@@ -24,6 +24,12 @@ export interface RegistryOptions {
   now?: () => number;
   /** Seqs, epochs and kept messages per room (src/history); by default none kept, seqs still counted. */
   history?: RoomHistory;
+  /**
+   * A cluster: after a room's creation is durable, what the store now holds for
+   * its key. Another node may have created the same key at the same moment; the
+   * store's merge kept one owner and creation time, and every node adopts it.
+   */
+  readBack?: (key: string) => Promise<RoomRecord | null>;
 }
 
 export interface RoomSummary {
@@ -116,7 +122,7 @@ export class RoomRegistry {
    */
   admitNow(key: string): Room | null {
     const room = this.rooms.get(key);
-    return room !== undefined && room.settled ? room : null;
+    return room !== undefined && room.settled && (this.delivery.attached?.(room) ?? true) ? room : null;
   }
 
   /** `access`: what a room created by this join starts with (its secret hash, owner token hash). */
@@ -133,7 +139,16 @@ export class RoomRegistry {
       creating.settled = false;
       // A new room is a new history: whatever its key had before is gone, under a new epoch.
       this.history.created(key);
-      room.ready = this.persistence.save(room.record()).then((outcome) => {
+      const readBack = this.options.readBack;
+      room.ready = this.persistence.save(room.record()).then(async (outcome) => {
+        if (outcome === 'durable' && readBack !== undefined) {
+          const stored = await readBack(key).catch(() => null);
+          const origin = this.origins.get(creating);
+          if (stored !== null && origin !== undefined) {
+            origin.owner = stored.owner;
+            origin.createdAt = stored.createdAt;
+          }
+        }
         creating.settled = true;
         return outcome;
       });
@@ -141,6 +156,8 @@ export class RoomRegistry {
     }
     room.pendingAdmissions++;
     const outcome = await room.ready;
+    // A cluster follows the room before the 101, so nothing sent after the join is missed.
+    if (outcome !== 'refused') await this.delivery.attach?.(room);
     room.pendingAdmissions--;
     if (outcome === 'refused') {
       if (this.rooms.get(key) === room && room.members.size === 0) {
@@ -163,6 +180,11 @@ export class RoomRegistry {
     this.delivery.presence(room, member, 'joined');
   }
 
+  /** welcome.members: every member, in every process of a cluster. */
+  memberNames(room: Room): string[] {
+    return this.delivery.memberNames?.(room) ?? room.memberNames();
+  }
+
   relay(room: Room, sender: RoomMember, message: RoomMessage): void {
     message.seq = this.history.append(room.key, message.opcode, message.from, message.payload, message.ts);
     this.delivery.relay(room, sender, message);
@@ -176,7 +198,17 @@ export class RoomRegistry {
 
   /** A room admitted for a member who never joined (the socket closed before the 101) or just left. */
   release(room: Room): void {
-    if (room.members.size > 0 || room.pendingAdmissions > 0 || this.frozen || this.rooms.get(room.key) !== room) return;
+    if (room.members.size > 0 || room.pendingAdmissions > 0) return;
+    this.delivery.detach?.(room);
+    if (this.frozen || this.rooms.get(room.key) !== room) return;
+    // Empty here but not in another process of the cluster: that one writes 'idle' when it
+    // empties. Here it is idle in memory only, so a later join here writes 'live' again,
+    // and the purge asks the cluster before deleting it.
+    if ((this.delivery.membersElsewhere?.(room) ?? 0) > 0) {
+      room.status = 'idle';
+      room.lastActivity = this.now();
+      return;
+    }
     if (this.options.retentionMs <= 0) {
       this.rooms.delete(room.key);
       this.history.removed(room.key);
@@ -188,11 +220,21 @@ export class RoomRegistry {
     void this.persistence.save(room.record());
   }
 
-  /** Deletes idle rooms whose retention has passed; returns their keys. */
-  purgeExpired(): string[] {
+  /** Idle rooms whose retention has passed (a cluster asks Redis whether they are empty everywhere). */
+  expiredRooms(): Room[] {
+    const cutoff = this.now() - this.options.retentionMs;
+    return [...this.rooms.values()].filter((room) => room.status === 'idle' && room.members.size === 0 && room.lastActivity <= cutoff);
+  }
+
+  /** Deletes idle rooms whose retention has passed; returns their keys. `occupied`: keys with members on another node, kept. */
+  purgeExpired(occupied?: ReadonlySet<string>): string[] {
     const cutoff = this.now() - this.options.retentionMs;
     const purged: string[] = [];
     for (const room of this.rooms.values()) {
+      if (occupied?.has(room.key)) {
+        room.lastActivity = this.now();
+        continue;
+      }
       if (room.status === 'idle' && room.members.size === 0 && room.lastActivity <= cutoff) {
         this.rooms.delete(room.key);
         this.history.removed(room.key);
@@ -224,6 +266,15 @@ export class RoomRegistry {
 
   freeze(): void {
     this.frozen = true;
+  }
+
+  /** summaries() with member counts from `count` (a cluster's, over every node). */
+  async summariesCounted(count: (rooms: Room[]) => Promise<Map<string, number>>): Promise<RoomSummary[]> {
+    const counts = await count([...this.rooms.values()]);
+    return this.summaries().map((summary) => {
+      const members = counts.get(summary.room) ?? summary.members;
+      return { ...summary, members, status: members > 0 ? 'live' : summary.status };
+    });
   }
 
   summaries(): RoomSummary[] {

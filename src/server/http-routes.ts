@@ -12,9 +12,9 @@ import { serveStatic } from './static-files';
 export interface RouteContext {
   adminToken: string | undefined;
   publicDir: string;
-  health(): { store: StoreHealth; connections: number; rooms: number; uptimeSeconds: number; history?: unknown };
+  health(): { store: StoreHealth; connections: number; rooms: number; uptimeSeconds: number; history?: unknown; cluster?: { node: string; nodes: number; redis: 'up' | 'down' } | undefined };
   metricsText(): string;
-  rooms(): RoomSummary[];
+  rooms(): RoomSummary[] | Promise<RoomSummary[]>;
   /** Closes a room as its owner's close_room does; false for no such room. */
   closeRoom?(key: string): boolean;
 }
@@ -35,13 +35,14 @@ export async function routeHttp(request: HttpRequest, ctx: RouteContext): Promis
       const health = ctx.health();
       // 200 even when the store is down: the server still serves every room from memory.
       return jsonResponse(200, {
-        status: health.store.state === 'up' ? 'ok' : 'degraded',
+        status: health.store.state === 'up' && health.cluster?.redis !== 'down' ? 'ok' : 'degraded',
         store: { kind: health.store.kind, reachable: health.store.state === 'up', pendingWrites: health.store.pendingWrites, errors: health.store.errors, lastError: health.store.lastError },
         connections: health.connections,
         rooms: health.rooms,
         uptimeSeconds: health.uptimeSeconds,
         // History writes owed to the store (src/history): {kept, state, pendingRooms, errors}.
         ...(health.history !== undefined ? { history: health.history } : {}),
+        ...(health.cluster === undefined ? {} : { cluster: health.cluster }),
       });
     }
     case '/metrics':
@@ -51,7 +52,7 @@ export async function routeHttp(request: HttpRequest, ctx: RouteContext): Promis
       if (!bearerMatches(request.head.headers.get('authorization'), ctx.adminToken)) {
         return textResponse(401, 'a valid Authorization: Bearer token is required', { 'WWW-Authenticate': 'Bearer realm="rooms"' });
       }
-      return jsonResponse(200, ctx.rooms());
+      return jsonResponse(200, await ctx.rooms());
     case '/echo':
       return textResponse(426, 'this endpoint speaks WebSocket: connect with ws://HOST:PORT/echo', { Upgrade: 'websocket', 'Sec-WebSocket-Version': '13' });
     default: {

@@ -16,6 +16,8 @@ import { ProxyTrust, clientAddress, normalizeAddress } from '../handshake/forwar
 import { CompressionStats, maxCompressedBytes, negotiateDeflate } from '../extensions/permessage-deflate';
 import { CloseCode } from '../frames/close-codes';
 import { Opcode } from '../frames/opcodes';
+import { ClusterDelivery } from '../cluster/cluster-delivery';
+import { roomStoreKind } from '../cluster/cluster-settings';
 import { createStore } from '../persistence/store';
 import type { RoomStore } from '../persistence/types';
 import { LocalDelivery } from '../rooms/delivery';
@@ -91,12 +93,30 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   const log = options.log ?? createLogger(settings.logLevel);
   // Access settings are checked first: a bad join-token key stops the start (AccessSettingsError).
   const access = new AccessControl(settings);
-  const store = options.store ?? createStore({ mariadbUrl: settings.mariadbUrl, dataDir: settings.dataDir, log: (level, event, fields) => log[level](event, fields) });
+  const storeKind = roomStoreKind(settings);
+  const store =
+    options.store ??
+    createStore({
+      mariadbUrl: storeKind === 'file' ? undefined : settings.mariadbUrl,
+      ...(storeKind === 'redis' && settings.redisUrl !== undefined ? { redis: { url: settings.redisUrl, cluster: settings.cluster } } : {}),
+      dataDir: settings.dataDir,
+      log: (level, event, fields) => log[level](event, fields),
+    });
   // Recovery before accepting anyone: every stored room is back, empty, owner and creation time kept.
   const stored = await store.open();
   const compressionStats = new CompressionStats();
   const serverHistory = createServerHistory(settings, (level, event, fields) => log[level](event, fields), options.historyStore);
-  const registry = new RoomRegistry(store, new LocalDelivery(compressionStats), { retentionMs: settings.roomRetentionMs, history: serverHistory.history });
+  const localDelivery = new LocalDelivery(compressionStats);
+  // REDIS_URL: one node of a cluster (src/cluster); unset, the in-process delivery and nothing else.
+  const cluster = settings.redisUrl
+    ? new ClusterDelivery(localDelivery, { redisUrl: settings.redisUrl, cluster: settings.cluster, keyTtlSeconds: Math.ceil(settings.roomRetentionMs / 1000) + 86_400, log: (level, event, fields) => log[level](event, fields) })
+    : null;
+  if (cluster !== null) await cluster.start();
+  const registry = new RoomRegistry(store, cluster ?? localDelivery, {
+    retentionMs: settings.roomRetentionMs,
+    history: serverHistory.history,
+    ...(cluster !== null && store.read !== undefined ? { readBack: (key: string) => store.read!(key) } : {}),
+  });
   const restored = registry.restore(stored);
   // Histories come back for the rooms that did; the relay never waits on the writer after this.
   await serverHistory.writer?.open((key) => registry.get(key) !== undefined);
@@ -120,14 +140,14 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   const routeContext = {
     adminToken: settings.adminToken,
     publicDir,
-    health: () => ({ store: store.health(), history: serverHistory.health(), connections: peers.size, rooms: registry.size, uptimeSeconds: Math.round((Date.now() - startedAt) / 1000) }),
+    health: () => ({ store: store.health(), history: serverHistory.health(), connections: peers.size, rooms: registry.size, uptimeSeconds: Math.round((Date.now() - startedAt) / 1000), cluster: cluster?.health() }),
     metricsText: () => {
       const health = store.health();
       let roomMembers = 0;
       for (const peer of peers) if (peer.room !== null) roomMembers++;
-      return renderPrometheus({ metrics, connections: peers.size, rooms: registry.size, roomMembers, compression: compressionStats, store: { kind: health.kind, up: health.state === 'up', pendingWrites: health.pendingWrites, errors: health.errors } });
+      return renderPrometheus({ metrics, connections: peers.size, rooms: registry.size, roomMembers, compression: compressionStats, store: { kind: health.kind, up: health.state === 'up', pendingWrites: health.pendingWrites, errors: health.errors } }) + (cluster?.metricsText() ?? '');
     },
-    rooms: () => registry.summaries(),
+    rooms: () => (cluster === null ? registry.summaries() : registry.summariesCounted((rooms) => cluster.countMembers(rooms))),
     closeRoom: (key: string) => {
       const room = registry.get(key);
       return room !== undefined && ownerCommands.closeRoom(room);
@@ -344,7 +364,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       const extra = { protected: room.access.secretHash !== null, role: grant.role, ...(grant.ownerToken !== null ? { ownerToken: grant.ownerToken } : {}) };
       // Read from the in-memory ring in this same turn: no live message can come between welcome, replay and the next relay.
       const replay = planReplay(registry.history.of(room.key), mode, decision.resume ?? null, decision.history ?? null, Date.now());
-      if (mode === 'json') peer.conn.send(Opcode.Text, Buffer.from(welcomeFrame(room.key, peer.name, room.memberNames(), replay.welcome, extra)));
+      if (mode === 'json') peer.conn.send(Opcode.Text, Buffer.from(welcomeFrame(room.key, peer.name, registry.memberNames(room), replay.welcome, extra)));
       for (const frame of replay.frames) peer.conn.send(frame.opcode, frame.payload);
     }
     if (log.enabled('info')) log.info('connected', { peer: remoteOf(socket), endpoint: decision.endpoint, mode, deflate: deflate !== null });
@@ -398,8 +418,16 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     const now = Date.now();
     joinBuckets.sweep(now);
     access.sweep(now);
-    const purged = registry.purgeExpired();
-    if (purged.length > 0) log.info('rooms_purged', { count: purged.length });
+    if (cluster === null) {
+      const purged = registry.purgeExpired();
+      if (purged.length > 0) log.info('rooms_purged', { count: purged.length });
+      return;
+    }
+    // Idle only when empty on every node: rooms with members elsewhere are not purged.
+    void cluster.countMembers(registry.expiredRooms()).then((counts) => {
+      const purged = registry.purgeExpired(new Set([...counts].filter(([, n]) => n > 0).map(([key]) => key)));
+      if (purged.length > 0) log.info('rooms_purged', { count: purged.length });
+    });
   }, 60_000);
   const headTimeouts = setInterval(sweepHeadTimeouts, Math.max(20, Math.min(1000, Math.floor(settings.headerTimeoutMs / 5))));
   headTimeouts.unref();
@@ -435,6 +463,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       for (const socket of refusedSockets) socket.destroy();
       await listenerClosed;
       await serverHistory.writer?.close(settings.closeTimeoutMs);
+      await cluster?.close();
       await store.close();
       log.info('stopped', {});
     })();

@@ -1,0 +1,384 @@
+// Delivery across server processes through Redis, behind RoomDelivery. A node
+// follows a room's channel while it has members there (subscribed before their
+// 101). A message goes to Redis once: one script gives it the room's next seq
+// and publishes it, and every node, the sender's included, delivers it from the
+// channel, framing it once for all its members. So every receiver on every node
+// sees one order (delivering locally first, as Socket.IO's adapter does, would
+// let a node's own members see its messages before earlier ones from other
+// nodes). While Redis is away, delivery is local only; when it is back, the node
+// subscribes again, rewrites its presence entries and re-reads the others'.
+
+import { randomBytes } from 'node:crypto';
+import type { RoomDelivery, RoomMessage } from '../rooms/delivery';
+import type { RoomMember } from '../rooms/member';
+import type { Room } from '../rooms/room';
+import { decodeChannelEvent, encodeMessageBody } from './envelope';
+import { ClusterNames } from './names';
+import { RedisLink, describeRedisUrl } from './redis-link';
+import { type EventOutcome, RemotePresence } from './remote-presence';
+
+export interface ClusterOptions {
+  redisUrl: string;
+  cluster: string;
+  /** how long a room's seq and epoch outlive its last message (seconds) */
+  keyTtlSeconds: number;
+  log: (level: 'info' | 'warn' | 'error', event: string, fields: Record<string, unknown>) => void;
+  /** heartbeat period; a node silent for 4 periods is reaped (default 2000 ms) */
+  heartbeatMs?: number;
+}
+
+export interface ClusterHealth {
+  node: string;
+  nodes: number;
+  redis: 'up' | 'down';
+}
+
+export interface ClusterStats {
+  messagesOut: number;
+  messagesIn: number;
+  localOnly: number;
+}
+
+/** A member who is not in any room: delivery "to everyone but it" is to everyone. */
+function ghost(name: string): RoomMember {
+  return { name, mode: 'raw', deflateWindowBits: 0, deliver() {} };
+}
+const NOBODY = ghost('');
+
+interface FollowedRoom {
+  room: Room;
+  hash: string;
+  channel: string;
+  subscribed: boolean;
+  busy: Promise<void> | null;
+  remote: RemotePresence;
+  /** the room's epoch and latest seq as last published (for history) */
+  epoch: string;
+  seq: number;
+}
+
+export class ClusterDelivery implements RoomDelivery {
+  readonly node = randomBytes(8).toString('hex');
+  readonly stats: ClusterStats = { messagesOut: 0, messagesIn: 0, localOnly: 0 };
+  readonly description: string;
+  private readonly names: ClusterNames;
+  private readonly link: RedisLink;
+  private readonly byKey = new Map<string, FollowedRoom>();
+  private readonly byChannel = new Map<string, FollowedRoom>();
+  private readonly memberIds = new WeakMap<RoomMember, number>();
+  private readonly membersById = new Map<number, RoomMember>();
+  private nextMemberId = 1;
+  private epochs = 0;
+  private epochCandidate: string;
+  private nodes = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly heartbeatMs: number;
+
+  constructor(
+    private readonly local: RoomDelivery,
+    private readonly options: ClusterOptions,
+  ) {
+    this.names = new ClusterNames(options.cluster);
+    this.description = `redis ${describeRedisUrl(options.redisUrl)} cluster ${options.cluster}`;
+    this.heartbeatMs = options.heartbeatMs ?? 2000;
+    this.epochCandidate = this.newEpoch();
+    this.link = new RedisLink(options.redisUrl, {
+      up: () => void this.rebuild(),
+      down: () => this.lost(),
+      message: (channel, message) => this.onChannel(channel, message),
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.link.open(3000);
+    this.options.log('info', 'cluster_node', { node: this.node, cluster: this.description, redis: this.link.up ? 'up' : 'down' });
+    if (!this.link.up) this.options.log('warn', 'cluster_redis_unreachable', { redis: this.description, lastError: this.link.stats.lastError });
+    this.timer = setInterval(() => void this.beat(), this.heartbeatMs);
+    this.timer.unref();
+  }
+
+  // --- RoomDelivery
+
+  relay(room: Room, sender: RoomMember, message: RoomMessage): void {
+    const followed = this.byKey.get(room.key);
+    if (followed === undefined || !followed.subscribed || !this.link.up) {
+      this.stats.localOnly++;
+      return this.local.relay(room, sender, message);
+    }
+    const body = encodeMessageBody({ node: this.node, conn: this.memberIds.get(sender) ?? 0, opcode: message.opcode, ts: message.ts, from: message.from, payload: message.payload });
+    this.stats.messagesOut++;
+    const candidate = this.epochCandidate;
+    this.link
+      .run('publishMessage', [this.names.seq(followed.hash), this.names.epoch(followed.hash)], [followed.channel, candidate, body, this.options.keyTtlSeconds])
+      .then(
+        (reply) => {
+          // The candidate became a room's epoch: never offer it again.
+          if (Array.isArray(reply) && reply[1] === 1 && this.epochCandidate === candidate) this.epochCandidate = this.newEpoch();
+        },
+        () => {
+          // Not published (Redis went away): this node's members still get it.
+          this.stats.localOnly++;
+          if (room.members.size > 0) this.local.relay(room, sender, message);
+        },
+      );
+  }
+
+  presence(room: Room, member: RoomMember, kind: 'joined' | 'left'): void {
+    if (kind === 'joined') {
+      const id = this.nextMemberId++;
+      this.memberIds.set(member, id);
+      this.membersById.set(id, member);
+    } else {
+      const id = this.memberIds.get(member);
+      if (id !== undefined) this.membersById.delete(id);
+    }
+    this.local.presence(room, member, kind);
+    const followed = this.byKey.get(room.key);
+    if (followed === undefined || !this.link.up) return; // rebuilt from the local members when Redis is back
+    const h = followed.hash;
+    this.link
+      .run('presenceChange', [this.names.presence(h), this.names.presenceVersion(h), this.names.nodeRooms(this.node)], [this.node + member.name, kind === 'joined' ? 1 : -1, followed.channel, this.node, member.name, h, this.options.keyTtlSeconds])
+      .catch(() => undefined);
+  }
+
+  /** Null when the room can be joined now; otherwise subscribes (and reads presence) first. */
+  attach(room: Room): Promise<void> | null {
+    if (!this.link.up) return null;
+    const followed = this.follow(room);
+    if (followed.subscribed && followed.busy === null && !followed.remote.loading) return null;
+    return this.reconcile(followed);
+  }
+
+  attached(room: Room): boolean {
+    if (!this.link.up) return true;
+    const followed = this.byKey.get(room.key);
+    return followed !== undefined && followed.subscribed && followed.busy === null && !followed.remote.loading;
+  }
+
+  detach(room: Room): void {
+    const followed = this.byKey.get(room.key);
+    if (followed !== undefined) void this.reconcile(followed);
+  }
+
+  memberNames(room: Room): string[] {
+    const names = room.memberNames();
+    const followed = this.byKey.get(room.key);
+    if (followed !== undefined) names.push(...followed.remote.names());
+    return names;
+  }
+
+  membersElsewhere(room: Room): number {
+    return this.byKey.get(room.key)?.remote.total() ?? 0;
+  }
+
+  // --- for the server
+
+  health(): ClusterHealth {
+    return { node: this.node, nodes: this.link.up ? this.nodes : 0, redis: this.link.up ? 'up' : 'down' };
+  }
+
+  /** Members on every node per room key; local counts only for rooms Redis could not answer for. */
+  async countMembers(rooms: readonly Room[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const room of rooms) out.set(room.key, room.members.size);
+    if (!this.link.up || rooms.length === 0) return out;
+    try {
+      // In slices: one script call per 1000 rooms keeps Redis responsive for everyone else.
+      for (let at = 0; at < rooms.length; at += 1000) {
+        const slice = rooms.slice(at, at + 1000);
+        const counts = await this.link.countMembers(slice.map((room) => this.names.presence(this.names.hash(room.key))));
+        slice.forEach((room, i) => out.set(room.key, Math.max(room.members.size, Number(counts[i] ?? 0))));
+      }
+    } catch {
+      // counted in the link's errors; local counts stand
+    }
+    return out;
+  }
+
+  metricsText(): string {
+    const s = this.link.stats;
+    const rows: Array<[string, 'counter' | 'gauge', string, number]> = [
+      ['rooms_cluster_messages_out_total', 'counter', 'Messages this node published to the cluster (once per message).', this.stats.messagesOut],
+      ['rooms_cluster_messages_in_total', 'counter', 'Messages from other nodes delivered here (once per message).', this.stats.messagesIn],
+      ['rooms_cluster_local_only_total', 'counter', 'Messages relayed to this node only because Redis was unreachable.', this.stats.localOnly],
+      ['rooms_cluster_redis_round_trips_total', 'counter', 'Commands sent to Redis.', s.roundTrips],
+      ['rooms_cluster_redis_errors_total', 'counter', 'Failed Redis connections and commands.', s.errors],
+      ['rooms_cluster_redis_up', 'gauge', 'Whether Redis is reachable (1) or not (0).', this.link.up ? 1 : 0],
+      ['rooms_cluster_nodes', 'gauge', 'Live nodes in the cluster, as of the last heartbeat.', this.health().nodes],
+    ];
+    return rows.map(([name, type, help, value]) => `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n${name} ${value}\n`).join('');
+  }
+
+  async close(): Promise<void> {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    // A goodbye: the others report whoever is still counted here as left, now rather than after the expiry.
+    if (this.link.up) await this.link.run('reap', [this.names.nodes], [this.names.prefix, this.node]).catch(() => undefined);
+    await this.link.close();
+  }
+
+  // --- rooms followed
+
+  private follow(room: Room): FollowedRoom {
+    let followed = this.byKey.get(room.key);
+    if (followed === undefined || followed.room !== room) {
+      const hash = this.names.hash(room.key);
+      followed = { room, hash, channel: this.names.channel(hash), subscribed: false, busy: null, remote: new RemotePresence(this.node), epoch: '', seq: 0 };
+      this.byKey.set(room.key, followed);
+      this.byChannel.set(followed.channel, followed);
+    }
+    return followed;
+  }
+
+  private wanted(followed: FollowedRoom): boolean {
+    return followed.room.members.size > 0 || followed.room.pendingAdmissions > 0;
+  }
+
+  /** Brings the subscription in line with whether the node has members there; one at a time per room. */
+  private reconcile(followed: FollowedRoom): Promise<void> {
+    if (followed.busy !== null) return followed.busy.then(() => this.reconcile(followed));
+    const run = async () => {
+      // Never finish synchronously: `busy` is assigned below before the finally clears it
+      // (a run with nothing to do would otherwise leave a settled promise in `busy`, and
+      // every later reconcile would chain on it forever).
+      await Promise.resolve();
+      try {
+        for (;;) {
+          if (!this.link.up) return;
+          const want = this.wanted(followed);
+          if (want && !followed.subscribed) {
+            await this.link.subscribe([followed.channel]);
+            followed.subscribed = true;
+            await this.readPresence(followed);
+          } else if (!want && followed.subscribed) {
+            await this.link.unsubscribe(followed.channel);
+            followed.subscribed = false;
+            followed.remote.clear();
+          } else {
+            return;
+          }
+        }
+      } catch {
+        // Redis went away mid-way: counted by the link; rebuild() starts over when it is back.
+      } finally {
+        followed.busy = null;
+        if (!followed.subscribed && !this.wanted(followed) && this.byKey.get(followed.room.key) === followed) {
+          this.byKey.delete(followed.room.key);
+          this.byChannel.delete(followed.channel);
+        }
+      }
+    };
+    followed.busy = run();
+    return followed.busy;
+  }
+
+  private async readPresence(followed: FollowedRoom): Promise<void> {
+    followed.remote.beginSnapshot();
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const reply = await this.link.run('presenceSnapshot', [this.names.presence(followed.hash), this.names.presenceVersion(followed.hash)], []);
+      const [version, flat] = Array.isArray(reply) ? (reply as [number, string[]]) : [0, []];
+      const outcome = followed.remote.applySnapshot(Number(version), flat);
+      if (this.announce(followed, outcome) || attempt === 4) return;
+      followed.remote.beginSnapshot();
+    }
+  }
+
+  /** joined/left frames for local JSON members; false when the picture needs a fresh snapshot. */
+  private announce(followed: FollowedRoom, outcome: EventOutcome): boolean {
+    if (outcome.kind === 'resync') return false;
+    if (outcome.kind === 'buffered') return true;
+    for (const change of outcome.changes) {
+      const kind = change.delta > 0 ? 'joined' : 'left';
+      for (let i = 0; i < Math.abs(change.delta); i++) this.local.presence(followed.room, ghost(change.name), kind);
+    }
+    return true;
+  }
+
+  private onChannel(channel: Buffer, raw: Buffer): void {
+    const followed = this.byChannel.get(channel.toString('latin1'));
+    if (followed === undefined) return;
+    const event = decodeChannelEvent(raw);
+    if (event === null) return;
+    if (event.kind === 'message') {
+      followed.epoch = event.epoch;
+      followed.seq = event.seq;
+      const mine = event.node === this.node;
+      if (!mine) this.stats.messagesIn++;
+      if (followed.room.members.size === 0) return;
+      const sender = mine ? (this.membersById.get(event.conn) ?? NOBODY) : NOBODY;
+      this.local.relay(followed.room, sender, { from: event.from, opcode: event.opcode, payload: event.payload, ts: event.ts, seq: event.seq });
+      return;
+    }
+    const outcome = followed.remote.onEvent(event.version, event.node, event.kind === 'presence' ? event.delta : 0, event.kind === 'presence' ? event.name : null);
+    if (!this.announce(followed, outcome) && followed.busy === null && followed.subscribed) {
+      followed.busy = this.readPresence(followed)
+        .catch(() => undefined)
+        .finally(() => (followed.busy = null));
+    }
+  }
+
+  // --- Redis coming and going
+
+  private lost(): void {
+    this.options.log('warn', 'cluster_redis_down', { lastError: this.link.stats.lastError });
+    // The subscriber connection is gone with its subscriptions; what is known of the others stays until Redis says otherwise.
+    for (const followed of this.byKey.values()) followed.subscribed = false;
+  }
+
+  /** Redis is (back) up, perhaps empty: register, subscribe, rewrite our presence, re-read the others'. */
+  private async rebuild(): Promise<void> {
+    this.options.log('info', 'cluster_redis_up', { node: this.node });
+    try {
+      await this.beat();
+      const rooms = [...this.byKey.values()].filter((followed) => this.wanted(followed));
+      for (const followed of this.byKey.values()) if (!this.wanted(followed)) void this.reconcile(followed);
+      await this.link.subscribe(rooms.map((followed) => followed.channel));
+      for (const followed of rooms) followed.subscribed = true;
+      await this.syncPresence(rooms);
+      await Promise.all(rooms.map((followed) => this.readPresence(followed)));
+    } catch {
+      // Down again: the next 'up' starts over.
+    }
+  }
+
+  private async syncPresence(rooms: readonly FollowedRoom[]): Promise<void> {
+    await Promise.all(
+      rooms.map((followed) => {
+        const counts = new Map<string, number>();
+        for (const member of followed.room.members) counts.set(member.name, (counts.get(member.name) ?? 0) + 1);
+        const pairs: Array<string | number> = [];
+        for (const [name, count] of counts) pairs.push(name, count);
+        const h = followed.hash;
+        return this.link.run('presenceSync', [this.names.presence(h), this.names.presenceVersion(h), this.names.nodeRooms(this.node)], [this.node, followed.channel, h, ...pairs]);
+      }),
+    );
+  }
+
+  private beating = false;
+
+  /** Pushes our deadline, notices if Redis forgot us, and reaps nodes past theirs. */
+  private async beat(): Promise<void> {
+    if (!this.link.up || this.beating) return;
+    this.beating = true;
+    try {
+      const reply = await this.link.run('heartbeat', [this.names.nodes], [this.node, 4 * this.heartbeatMs]);
+      const [known, nodes] = reply as [number, number];
+      this.nodes = Number(nodes);
+      if (Number(known) === 0) {
+        // Reaped (a long pause) or Redis lost our entries: put our members back and tell the others.
+        const rooms = [...this.byKey.values()].filter((followed) => followed.subscribed);
+        await this.syncPresence(rooms);
+      }
+      const reaped = await this.link.run('reap', [this.names.nodes], [this.names.prefix]);
+      if (Number(reaped) > 0) this.options.log('info', 'cluster_nodes_reaped', { nodes: Number(reaped) });
+    } catch {
+      // counted by the link
+    } finally {
+      this.beating = false;
+    }
+  }
+
+  private newEpoch(): string {
+    return `${this.node}.${(this.epochs++).toString(36)}`;
+  }
+}

@@ -1,0 +1,159 @@
+// The two Redis connections of a node (commands, and pub/sub, which Redis
+// dedicates to subscriptions) and their health. Nothing queues while Redis is
+// away: a command fails at once (enableOfflineQueue off, no retries), the
+// caller falls back to local delivery, and 'up' fires when both connections are
+// ready again, so the cluster rebuilds what Redis forgot in one place.
+
+import { Redis, type RedisOptions } from 'ioredis';
+import { COUNT_MEMBERS, HEARTBEAT, PRESENCE_CHANGE, PRESENCE_SNAPSHOT, PRESENCE_SYNC, PUBLISH_MESSAGE, REAP } from './scripts';
+
+export interface LinkStats {
+  roundTrips: number;
+  errors: number;
+  lastError: string | null;
+}
+
+export interface LinkEvents {
+  up(): void;
+  down(): void;
+  message(channel: Buffer, message: Buffer): void;
+}
+
+type Reply = unknown;
+
+const SCRIPTS = {
+  publishMessage: { lua: PUBLISH_MESSAGE, keys: 2 },
+  presenceChange: { lua: PRESENCE_CHANGE, keys: 3 },
+  presenceSync: { lua: PRESENCE_SYNC, keys: 3 },
+  presenceSnapshot: { lua: PRESENCE_SNAPSHOT, keys: 2 },
+  heartbeat: { lua: HEARTBEAT, keys: 1 },
+  reap: { lua: REAP, keys: 1 },
+} as const;
+export type ScriptName = keyof typeof SCRIPTS;
+
+/** The Redis URL without its password, for logs and /healthz. */
+export function describeRedisUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.password = '';
+    u.username = '';
+    return u.toString();
+  } catch {
+    return 'redis (unparsable URL)';
+  }
+}
+
+export class RedisLink {
+  readonly stats: LinkStats = { roundTrips: 0, errors: 0, lastError: null };
+  private readonly cmd: Redis;
+  private readonly sub: Redis;
+  private wasUp = false;
+  private closed = false;
+
+  constructor(url: string, private readonly events: LinkEvents) {
+    const options: RedisOptions = {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResubscribe: false,
+      connectTimeout: 2000,
+      // Back within about a second of Redis returning, never hammering it.
+      retryStrategy: (times) => Math.min(100 * times, 1000),
+      lazyConnect: true,
+    };
+    this.cmd = new Redis(url, { ...options, connectionName: 'rooms-cmd' });
+    this.sub = new Redis(url, { ...options, connectionName: 'rooms-sub' });
+    for (const [name, script] of Object.entries(SCRIPTS)) this.cmd.defineCommand(name, { numberOfKeys: script.keys, lua: script.lua });
+    this.cmd.defineCommand('countMembers', { lua: COUNT_MEMBERS });
+    for (const conn of [this.cmd, this.sub]) {
+      conn.on('error', (err: Error) => this.noteError(err));
+      conn.on('ready', () => this.check());
+      conn.on('close', () => this.check());
+    }
+    this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.events.message(channel, message));
+  }
+
+  /** Connects both; resolves when up, or after `waitMs` (the node starts degraded and keeps retrying). */
+  async open(waitMs: number): Promise<void> {
+    this.cmd.connect().catch((err: unknown) => this.noteError(err));
+    this.sub.connect().catch((err: unknown) => this.noteError(err));
+    const deadline = Date.now() + waitMs;
+    while (!this.up && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+  }
+
+  get up(): boolean {
+    return !this.closed && this.cmd.status === 'ready' && this.sub.status === 'ready';
+  }
+
+  private check(): void {
+    const up = this.up;
+    if (up === this.wasUp) return;
+    this.wasUp = up;
+    if (up) this.events.up();
+    else this.events.down();
+  }
+
+  noteError(err: unknown): void {
+    this.stats.errors++;
+    // Redis errors carry no room key (names are hashed) and no message text.
+    this.stats.lastError = err instanceof Error ? err.message.slice(0, 200) : String(err).slice(0, 200);
+  }
+
+  /** Runs one script; rejects (already counted) on any failure, at once when Redis is away. */
+  async run(name: ScriptName, keys: readonly string[], args: ReadonlyArray<string | Buffer | number>): Promise<Reply> {
+    this.stats.roundTrips++;
+    const fn = (this.cmd as unknown as Record<ScriptName, (...a: Array<string | Buffer | number>) => Promise<Reply>>)[name];
+    try {
+      return await fn.call(this.cmd, ...keys, ...args);
+    } catch (err) {
+      this.noteError(err);
+      throw err;
+    }
+  }
+
+  async countMembers(keys: readonly string[]): Promise<number[]> {
+    if (keys.length === 0) return [];
+    this.stats.roundTrips++;
+    const fn = (this.cmd as unknown as { countMembers: (n: number, ...k: string[]) => Promise<number[]> }).countMembers;
+    try {
+      return await fn.call(this.cmd, keys.length, ...keys);
+    } catch (err) {
+      this.noteError(err);
+      throw err;
+    }
+  }
+
+  async subscribe(channels: readonly string[]): Promise<void> {
+    if (channels.length === 0) return;
+    this.stats.roundTrips++;
+    try {
+      await this.sub.subscribe(...channels);
+    } catch (err) {
+      this.noteError(err);
+      throw err;
+    }
+  }
+
+  async unsubscribe(channel: string): Promise<void> {
+    this.stats.roundTrips++;
+    try {
+      await this.sub.unsubscribe(channel);
+    } catch (err) {
+      this.noteError(err);
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(
+      [this.cmd, this.sub].map(async (conn) => {
+        try {
+          if (conn.status === 'ready') await conn.quit();
+          else conn.disconnect();
+        } catch {
+          conn.disconnect();
+        }
+      }),
+    );
+  }
+}

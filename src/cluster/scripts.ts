@@ -1,0 +1,122 @@
+// The Lua scripts that make each cluster step atomic in Redis. One script per
+// message sequences and publishes it (centrifuge's broker does the same), so
+// every node receives one room's messages in one order, each with its seq.
+// Per-room names are built inside some scripts from the prefix (names.ts layout):
+// fine on a single Redis or a replica set, not on Redis Cluster (documented).
+
+/** Write commands after TIME need effects replication (default since Redis 5, always since 7). */
+const EFFECTS = 'if redis.replicate_commands then pcall(redis.replicate_commands) end\n';
+const NOW = "local t = redis.call('TIME')\nlocal now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n";
+
+/**
+ * KEYS: seq, epoch. ARGV: channel, epoch candidate, body, ttl seconds.
+ * A seq that starts again at 1 (new room, or Redis lost the key) gets a new
+ * epoch, so one (epoch, seq) never names two messages. Returns {seq, 1 if the
+ * candidate became the epoch}.
+ */
+export const PUBLISH_MESSAGE = `
+local seq = redis.call('INCR', KEYS[1])
+local epoch = redis.call('GET', KEYS[2])
+local fresh = 0
+if seq == 1 or not epoch then
+  epoch = ARGV[2]
+  fresh = 1
+  redis.call('SET', KEYS[2], epoch)
+end
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+redis.call('PUBLISH', ARGV[1], 'm:' .. string.format('%d', seq) .. ':' .. epoch .. ':' .. ARGV[3])
+return { seq, fresh }
+`;
+
+/**
+ * KEYS: presence hash, presence version, the node's room set.
+ * ARGV: field (node id + name), delta (+1 / -1), channel, node id, name, room hash, version ttl seconds.
+ * Returns the new version, or 0 when a leave found nothing to take away (Redis was wiped meanwhile).
+ */
+export const PRESENCE_CHANGE = `
+local n = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+if n <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+if n < 0 then return 0 end
+if tonumber(ARGV[2]) > 0 then redis.call('SADD', KEYS[3], ARGV[6]) end
+local v = redis.call('INCR', KEYS[2])
+-- The version outlives a quiet room for a while, then goes; a node that sees it start again re-reads.
+redis.call('EXPIRE', KEYS[2], ARGV[7])
+redis.call('PUBLISH', ARGV[3], 'p:' .. string.format('%d', v) .. ':' .. ARGV[4] .. ':' .. ARGV[2] .. ':' .. ARGV[5])
+return v
+`;
+
+/**
+ * KEYS: presence hash, presence version, the node's room set.
+ * ARGV: node id, channel, room hash, then name, count pairs: this node's members now.
+ * Replaces the node's entries (after a reconnect, or Redis came back empty) and
+ * tells the others to read the room again.
+ */
+export const PRESENCE_SYNC = `
+for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(f, 1, 16) == ARGV[1] then redis.call('HDEL', KEYS[1], f) end
+end
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[1] .. ARGV[i], ARGV[i + 1]) end
+if #ARGV >= 4 then redis.call('SADD', KEYS[3], ARGV[3]) end
+local v = redis.call('INCR', KEYS[2])
+redis.call('PUBLISH', ARGV[2], 's:' .. string.format('%d', v) .. ':' .. ARGV[1])
+return v
+`;
+
+/** KEYS: presence hash, presence version. Returns {version, HGETALL} read at one instant. */
+export const PRESENCE_SNAPSHOT = `
+return { tonumber(redis.call('GET', KEYS[2]) or '0'), redis.call('HGETALL', KEYS[1]) }
+`;
+
+/**
+ * KEYS: nodes. ARGV: node id, ttl ms. Pushes this node's deadline (Redis clock,
+ * so nodes' clocks need not agree). Returns {1 if the node was still registered,
+ * live nodes}: 0 means it was reaped or Redis lost it, and the node must rebuild.
+ */
+export const HEARTBEAT = `${EFFECTS}${NOW}
+local known = redis.call('ZSCORE', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+local known_flag = 0
+if known then known_flag = 1 end
+return { known_flag, redis.call('ZCOUNT', KEYS[1], now, '+inf') }
+`;
+
+/**
+ * KEYS: nodes. ARGV: prefix, and optionally one node id (a goodbye: reap that
+ * node now). Otherwise every node whose deadline passed. Each is removed and
+ * each of its members is published as left, in this one script: whichever node
+ * runs it first reaps, the others then find nothing. Returns how many nodes.
+ */
+export const REAP = `${EFFECTS}${NOW}
+local dead
+if ARGV[2] then dead = { ARGV[2] } else dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 20) end
+for _, node in ipairs(dead) do
+  redis.call('ZREM', KEYS[1], node)
+  local rooms = ARGV[1] .. ':n:' .. node
+  for _, h in ipairs(redis.call('SMEMBERS', rooms)) do
+    local pkey = ARGV[1] .. ':p:' .. h
+    local fields = redis.call('HGETALL', pkey)
+    for i = 1, #fields, 2 do
+      local f = fields[i]
+      if string.sub(f, 1, 16) == node then
+        redis.call('HDEL', pkey, f)
+        local v = redis.call('INCR', ARGV[1] .. ':v:' .. h)
+        redis.call('PUBLISH', ARGV[1] .. ':m:' .. h, 'p:' .. string.format('%d', v) .. ':' .. node .. ':-' .. fields[i + 1] .. ':' .. string.sub(f, 17))
+      end
+    end
+  end
+  redis.call('DEL', rooms)
+end
+return #dead
+`;
+
+/** KEYS: presence hashes. Returns the member count of each (all nodes). */
+export const COUNT_MEMBERS = `
+local out = {}
+for i, key in ipairs(KEYS) do
+  local total = 0
+  for _, c in ipairs(redis.call('HVALS', key)) do total = total + tonumber(c) end
+  out[i] = total
+end
+return out
+`;
