@@ -2,10 +2,9 @@
 // and by anyone else, against JSON and raw members; the admin's DELETE; and
 // /admin/rooms listing protected and locked.
 
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { storedText } from '../helpers/file-store-contents';
 import { destroyAllClients } from '../helpers/raw-client';
 import { startTestServer, waitUntil, type TestServer } from '../helpers/test-server';
 import { attempt, jsonMember, rawMember, refusal } from './support';
@@ -20,7 +19,7 @@ test.after(async () => {
   await ts.stop();
 });
 
-const storedFile = (): string => readFileSync(join(ts.dataDir, 'rooms.json'), 'utf8');
+const storedFile = (): string => storedText(ts.dataDir);
 const http = (path: string, init: RequestInit = {}) => fetch(`http://127.0.0.1:${ts.port}${path}`, init);
 
 test('every owner command from a member is forbidden, and the member stays connected', async () => {
