@@ -106,7 +106,10 @@ test('secrets and owner tokens appear in no log, trace, admin/metrics answer or 
   assert.is((await refusal(srv.port, 'fort', 'eve')).status, 401, 'still protected');
   assert.is((await refusal(srv.port, 'fort', 'eve', { bearer: FIRST })).status, 403, 'the old secret is gone');
   assert.is((await attempt(srv.port, 'fort', 'eve', { bearer: ROTATED })).response.status, 101);
-  // close_room leaves no row behind.
+  // close_room leaves no row behind, history included.
+  back.send({ type: 'message', text: 'kept until the room closes' });
+  for (let i = 0; i < 100 && (await db.query<unknown[]>("SELECT seq FROM history_messages WHERE room_key = 'fort'")).length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.is((await db.query<unknown[]>("SELECT seq FROM history_messages WHERE room_key = 'fort'")).length, 1, 'the message reached the history table');
   back.send({ type: 'close_room' });
   await back.client.expectClose(4002);
   for (let i = 0; i < 50; i++) {
@@ -115,6 +118,13 @@ test('secrets and owner tokens appear in no log, trace, admin/metrics answer or 
     await new Promise((r) => setTimeout(r, 100));
   }
   assert.equal(await db.query<unknown[]>("SELECT room_key FROM rooms WHERE room_key = 'fort'"), []);
+  // Its history and epoch go too (written behind the relay: wait for the writer).
+  for (let i = 0; i < 50; i++) {
+    const left = await db.query<unknown[]>("SELECT room_key FROM history_rooms WHERE room_key = 'fort' UNION ALL SELECT room_key FROM history_messages WHERE room_key = 'fort'");
+    if (left.length === 0) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(await db.query<unknown[]>("SELECT room_key FROM history_rooms WHERE room_key = 'fort' UNION ALL SELECT room_key FROM history_messages WHERE room_key = 'fort'"), []);
   assertAbsent(srv.transcript(), credentials, 'the logs after the restart');
 });
 
