@@ -170,8 +170,9 @@ test('room: ws members in JSON mode and in raw mode hear each other', async () =
   const jay = await member('interop-json', 'jay', 'rooms.v1.json');
   assert.is(jay.protocol, 'rooms.v1.json');
   const jayBox = inbox(jay);
-  const { ownerToken, ...welcome } = JSON.parse((await jayBox.next()).data.toString()) as { ownerToken: unknown };
-  assert.equal(welcome, { type: 'welcome', room: 'interop-json', you: 'jay', members: ['jay'], protected: false, role: 'owner' });
+  const { ownerToken, epoch, ...welcome } = JSON.parse((await jayBox.next()).data.toString()) as { ownerToken: unknown; epoch: unknown };
+  assert.equal(welcome, { type: 'welcome', room: 'interop-json', you: 'jay', members: ['jay'], seq: 0, protected: false, role: 'owner' });
+  assert.type(epoch, 'string');
   assert.type(ownerToken, 'string');
   const rae = await member('interop-json', 'rae');
   assert.is(rae.protocol, '', 'no subprotocol offered, none selected');
