@@ -2,12 +2,19 @@
 // bounded secret hasher, the gate that decides each join, and the owner commands.
 // Built before the server listens, so bad token settings stop the start.
 
+import { type HttpResponse, textResponse } from '../handshake/http-response';
+import type { Room } from '../rooms/room';
+import type { Logger } from '../server/logger';
 import type { RoomRegistry } from '../rooms/room-registry';
-import { AccessGate } from './gate';
+import { AccessGate, type Granted, type JoinRequest } from './gate';
 import { JoinTokens, type JoinTokenSettings } from './join-tokens';
 import { LocalRoomControl, type RoomControl } from './room-control';
 import { OwnerCommands } from './owner-commands';
 import { SecretHasher } from './secret-hash';
+
+export type AccessAdmission = { ok: true; room: Room; created: boolean; grant: Granted } | { ok: false; response: HttpResponse };
+
+const CHANGED = 'the room changed while you joined; try again';
 
 export class AccessControl {
   readonly tokens: JoinTokens;
@@ -30,6 +37,38 @@ export class AccessControl {
   get commands(): OwnerCommands {
     if (this.commandsOf === null) throw new Error('AccessControl.attach() was not called');
     return this.commandsOf;
+  }
+
+  /**
+   * The access decision and the registry's admission for one join. The decision
+   * is made for the room as it is now; if it was created or closed meanwhile (a
+   * secret check takes tens of ms) it is made again, a few times at most.
+   */
+  async admit(registry: RoomRegistry, join: JoinRequest): Promise<AccessAdmission> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const grant = await this.gate.decide(join, registry.get(join.room)?.access ?? null);
+      if (!grant.ok) return grant;
+      const admission = await registry.admit(join.room, join.name, grant.creates ?? undefined);
+      if (!admission.ok) return { ok: false, response: textResponse(503, admission.reason, { 'Retry-After': '5' }) };
+      if (admission.created === (grant.creates !== null)) return { ok: true, room: admission.room, created: admission.created, grant };
+      // Decided for a room that was closed meanwhile: this join made a new one without an owner token.
+      if (admission.created) registry.closeRoom(admission.room);
+    }
+    return { ok: false, response: textResponse(503, CHANGED, { 'Retry-After': '1' }) };
+  }
+
+  /** SIGHUP: reads the join-token key again; a bad one is logged and the old key stays. */
+  reloadKey(log: Logger): boolean {
+    if (!this.tokens.configured) return false;
+    try {
+      this.tokens.reload();
+      log.info('join_token_key_reloaded', { algorithm: this.tokens.algorithm });
+      return true;
+    } catch (error) {
+      // The message names the file and the problem, never key material.
+      log.error('join_token_key_reload_failed', { error: error instanceof Error ? error.message : String(error) });
+      return false;
+    }
   }
 
   /** Housekeeping: forget brute-force windows that have passed. */

@@ -30,6 +30,11 @@ export type AccessGrant =
     }
   | { ok: false; response: HttpResponse };
 
+export type Granted = Extract<AccessGrant, { ok: true }>;
+
+/** What a join without any credential check gets: a plain member. */
+export const AS_MEMBER: Granted = { ok: true, role: 'member', creates: null, ownerToken: null };
+
 const BUSY = textResponse(503, 'too many secret checks in progress; try again in a moment', { 'Retry-After': '1' });
 
 export class AccessGate {

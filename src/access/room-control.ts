@@ -12,6 +12,12 @@ import { roomStateFrame } from './room-access';
 export const KICKED = { code: 4001, reason: "removed by the room's owner" } as const;
 export const ROOM_CLOSED = { code: 4002, reason: 'room closed by its owner' } as const;
 
+/**
+ * A cluster implementation acts on its own node's members and publishes each call
+ * (with `room.access` for announceState) so every node does the same to its
+ * members and takes the new access into its copy of the room; the store already
+ * holds the truth for joins on any node after a restart.
+ */
 export interface RoomControl {
   /** Closes every member named `name` with 4001; returns how many were here. */
   kick(room: Room, name: string): number;

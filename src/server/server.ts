@@ -7,7 +7,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { type SecureContext, TLSSocket, createSecureContext } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { AccessControl } from '../access/access-control';
-import type { AccessGrant } from '../access/gate';
+import { AS_MEMBER, type Granted } from '../access/gate';
 import { computeAcceptKey } from '../handshake/accept-key';
 import { HttpRequestParser } from '../handshake/http-request-parser';
 import { type HttpResponse, serializeResponse, switchingProtocols, textResponse } from '../handshake/http-response';
@@ -73,8 +73,6 @@ const HEAD = Symbol('rooms.head');
 const SLOT = Symbol('rooms.slot');
 type ServerSocket = Socket & { [HEAD]?: HttpRequestParser; [SLOT]?: string };
 type Upgrade = Extract<RequestDecision, { kind: 'upgrade' }>;
-type Granted = Extract<AccessGrant, { ok: true }>;
-const AS_MEMBER: Granted = { ok: true, role: 'member', creates: null, ownerToken: null };
 
 function ignore(): void {}
 function destroyThis(this: Socket): void {
@@ -322,34 +320,19 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     const noteEnd = () => (ended = true);
     socket.on('data', keepEarly);
     socket.on('end', noteEnd);
+    // Access (secret, owner token, join token, lock) is decided before the room admits the join.
     const address = socket[SLOT] ?? socket.remoteAddress ?? 'unknown';
-    // The access decision is made for the room as it is now; if it was created or
-    // closed meanwhile (a secret check takes tens of ms) it is made again.
-    let grant: AccessGrant = AS_MEMBER;
-    let admission: Awaited<ReturnType<RoomRegistry['admit']>> = { ok: false, reason: 'the room changed while you joined; try again' };
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const existing = registry.get(decision.room);
-      grant = await access.gate.decide({ room: decision.room, name: decision.name, credential: decision.credential, address }, existing?.access ?? null);
-      if (!grant.ok) break;
-      admission = await registry.admit(decision.room, decision.name, grant.creates ?? undefined);
-      if (!admission.ok || admission.created === (grant.creates !== null)) break;
-      if (admission.created) {
-        // Decided for a room that was closed meanwhile, and this join made a new one without its owner token.
-        registry.closeRoom(admission.room);
-      }
-      admission = { ok: false, reason: 'the room changed while you joined; try again' };
-    }
+    const admission = await access.admit(registry, { room: decision.room, name: decision.name, credential: decision.credential, address });
     socket.off('data', keepEarly);
     socket.off('end', noteEnd);
-    if (!grant.ok) return respond(socket, grant.response, true);
-    if (!admission.ok) return respond(socket, textResponse(503, admission.reason, { 'Retry-After': '5' }), true);
+    if (!admission.ok) return respond(socket, admission.response, true);
     if (admission.created && log.enabled('info')) log.info('room_created', { peer: remoteOf(socket) });
     if (socket.destroyed || stopping) {
       registry.release(admission.room);
       if (!socket.destroyed) respond(socket, textResponse(503, 'server is shutting down'), true);
       return;
     }
-    upgrade(socket, decision, admission.room, early, ended, grant);
+    upgrade(socket, decision, admission.room, early, ended, admission.grant);
   }
 
   function upgrade(socket: ServerSocket, decision: Upgrade, room: Room | null, early: Buffer[], ended: boolean, grant: Granted = AS_MEMBER): void {
@@ -481,18 +464,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     }
   };
 
-  const reloadJoinKey = (): boolean => {
-    if (!access.tokens.configured) return false;
-    try {
-      access.tokens.reload();
-      log.info('join_token_key_reloaded', { algorithm: access.tokens.algorithm });
-      return true;
-    } catch (error) {
-      // The message names the file and the problem, never key material.
-      log.error('join_token_key_reload_failed', { error: error instanceof Error ? error.message : String(error) });
-      return false;
-    }
-  };
+  const reloadJoinKey = (): boolean => access.reloadKey(log);
 
   return { port, host: settings.host, url, registry, metrics, store, compressionStats, close, reloadTls, reloadJoinKey, access };
 }

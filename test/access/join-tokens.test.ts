@@ -120,6 +120,22 @@ test('ES256: a valid token joins; HS256 signed with the public key (algorithm co
   assert.is((await refusal(esServer.port, 'jwt-es', 'eve', { bearer: await hsToken({ room: 'jwt-es' }) })).status, 401);
 });
 
+test('RS256: a valid token joins with an RSA public key configured; an ES256 token does not', async () => {
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const pemPath = join(keyDir, 'rs256.pem');
+  writeFileSync(pemPath, rsa.publicKey.export({ type: 'spki', format: 'pem' }));
+  const rs = await startTestServer({ joinTokenPublicKey: pemPath });
+  try {
+    const token = await new SignJWT({ room: 'jwt-rs', role: 'owner' }).setProtectedHeader({ alg: 'RS256' }).setExpirationTime(now() + 300).sign(rsa.privateKey);
+    const ok = await jsonMember(rs.port, 'jwt-rs', 'ada', { subprotocolCredential: token });
+    assert.is(ok.welcome.role, 'owner');
+    assert.is((await refusal(rs.port, 'jwt-rs', 'eve', { bearer: await esToken({ room: 'jwt-rs' }) })).status, 401);
+  } finally {
+    destroyAllClients();
+    await rs.stop();
+  }
+});
+
 test('REQUIRE_TOKEN=on: no credential and a secret alone are 401; a valid token joins; /echo is unaffected', async () => {
   const none = await refusal(required.port, 'req', 'ada');
   assert.equal([none.status, none.reason], [401, 'this server admits only with a valid join token (Authorization: Bearer JWT)']);

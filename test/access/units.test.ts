@@ -2,6 +2,7 @@
 // brute-force windows, the bounded scrypt hasher, owner tokens, owner-command
 // parsing and the tracer's redaction rule.
 
+import * as fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MAX_WRONG, WINDOW_MS, WrongAttempts } from '../../src/access/attempts';
@@ -117,6 +118,16 @@ test('tracer: a JSON member frame other than a message, and every continuation, 
   assert.not.ok(traceMayShowPayload('json', 0, bytes('anything')));
   assert.ok(traceMayShowPayload('raw', 1, bytes('{"secret":"s"}')));
   assert.ok(traceMayShowPayload('echo', 0, bytes('x')));
+});
+
+test('any Authorization value and any offers: never a throw, and a credential only from Bearer or rooms.auth.', () => {
+  fc.assert(
+    fc.property(fc.option(fc.string({ unit: 'binary' }), { nil: undefined }), fc.array(fc.string()), (authorization, offers) => {
+      const result = extractCredential(authorization, offers);
+      if (result.ok && result.credential !== null) assert.ok(/bearer/i.test(authorization ?? '') || offers.some((o) => o.startsWith('rooms.auth.')));
+    }),
+    { numRuns: 2000 },
+  );
 });
 
 test.run();
