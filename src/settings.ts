@@ -28,6 +28,7 @@ export interface Settings {
   tlsKey: string | undefined;
   historySize: number;
   historyTtlMs: number;
+  historyMaxBytes: number;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -68,6 +69,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'tlsKey', env: 'TLS_KEY', flag: '--tls-key', kind: 'string', fallback: undefined, help: 'PEM private key file for TLS_CERT' },
   { key: 'historySize', env: 'HISTORY_SIZE', flag: '--history-size', kind: 'whole', fallback: '100', help: 'messages kept per room for resume and ?history=N; 0 turns history off' },
   { key: 'historyTtlMs', env: 'HISTORY_TTL', flag: '--history-ttl', kind: 'duration', fallback: '24h', help: 'longest a message is kept in the history' },
+  { key: 'historyMaxBytes', env: 'HISTORY_MAX_BYTES', flag: '--history-max-bytes', kind: 'bytes', fallback: '256m', help: 'memory all rooms\' kept messages may take together; over it the oldest anywhere are dropped first' },
   { key: 'traceFrames', env: 'TRACE_FRAMES', flag: '--trace-frames', kind: 'switch', fallback: 'off', help: 'log every frame in and out (for learners; logs message bytes)' },
   { key: 'logLevel', env: 'LOG_LEVEL', flag: '--log-level', kind: 'level', fallback: 'info', help: 'debug | info | warn | error | silent' },
 ];
