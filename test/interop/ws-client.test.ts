@@ -170,7 +170,9 @@ test('room: ws members in JSON mode and in raw mode hear each other', async () =
   const jay = await member('interop-json', 'jay', 'rooms.v1.json');
   assert.is(jay.protocol, 'rooms.v1.json');
   const jayBox = inbox(jay);
-  assert.equal(JSON.parse((await jayBox.next()).data.toString()), { type: 'welcome', room: 'interop-json', you: 'jay', members: ['jay'] });
+  const welcome = JSON.parse((await jayBox.next()).data.toString()) as Record<string, unknown>;
+  assert.equal(welcome, { type: 'welcome', room: 'interop-json', you: 'jay', members: ['jay'], epoch: welcome.epoch, seq: 0 });
+  assert.match(String(welcome.epoch), /^[A-Za-z0-9_-]{16}$/);
   const rae = await member('interop-json', 'rae');
   assert.is(rae.protocol, '', 'no subprotocol offered, none selected');
   const raeBox = inbox(rae);
