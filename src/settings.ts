@@ -40,6 +40,7 @@ export interface Settings {
   cluster: string;
   workers: number;
   roomStore: string | undefined;
+  historyMaxBytes: number;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -89,6 +90,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'cluster', env: 'CLUSTER', flag: '--cluster', kind: 'string', fallback: 'rooms', help: 'cluster name: prefix of every Redis key and channel, so clusters can share one Redis (1-64 of A-Z a-z 0-9 _ . -)' },
   { key: 'workers', env: 'WORKERS', flag: '--workers', kind: 'count', fallback: '1', help: 'server processes npm start runs on the same port; more than 1 needs REDIS_URL and MARIADB_URL or ROOM_STORE=redis' },
   { key: 'roomStore', env: 'ROOM_STORE', flag: '--room-store', kind: 'string', fallback: undefined, help: 'file | mariadb | redis (room records in the Redis at REDIS_URL); default: mariadb with MARIADB_URL, else file' },
+  { key: 'historyMaxBytes', env: 'HISTORY_MAX_BYTES', flag: '--history-max-bytes', kind: 'bytes', fallback: '256m', help: 'memory all rooms\' kept messages may take together; over it the oldest anywhere are dropped first' },
   { key: 'traceFrames', env: 'TRACE_FRAMES', flag: '--trace-frames', kind: 'switch', fallback: 'off', help: 'log every frame in and out (for learners; logs message bytes)' },
   { key: 'logLevel', env: 'LOG_LEVEL', flag: '--log-level', kind: 'level', fallback: 'info', help: 'debug | info | warn | error | silent' },
 ];

@@ -102,17 +102,24 @@ export class HistoryWriter implements HistorySink {
     if (this.timer !== null) clearTimeout(this.timer);
     if (this.pruneTimer !== null) clearInterval(this.pruneTimer);
     const deadline = Date.now() + deadlineMs;
+    // A hung store (a frozen database) must not hold the stop: every wait ends at the deadline.
+    const untilDeadline = <T>(work: Promise<T>, late: T): Promise<T> =>
+      Promise.race([work, new Promise<T>((resolve) => setTimeout(() => resolve(late), Math.max(0, deadline - Date.now())).unref())]);
     let ok = false;
     for (;;) {
-      if (this.flushing !== null) await this.flushing;
-      ok = await this.flush();
+      ok = await untilDeadline(this.flushing ?? this.flush(), false);
+      if (ok && this.flushing === null) ok = await untilDeadline(this.flush(), false);
       if ((ok && this.dirty.size === 0 && this.drops.size === 0) || Date.now() >= deadline) break;
       await new Promise((resolve) => setTimeout(resolve, Math.min(250, Math.max(0, deadline - Date.now()))));
     }
-    ok = ok && this.dirty.size === 0 && this.drops.size === 0;
+    ok = ok && this.flushing === null && this.dirty.size === 0 && this.drops.size === 0;
     if (ok) {
       try {
-        await this.store.markClean();
+        // A mark that does not land in time is no mark: the next start renews the epochs, which is safe.
+        ok = await Promise.race([
+          this.store.markClean().then(() => true),
+          new Promise<boolean>((resolve) => setTimeout(() => resolve(false), Math.max(1000, deadline - Date.now())).unref()),
+        ]);
       } catch (error) {
         ok = false;
         this.opts.log?.('warn', 'history_not_marked_clean', { error: String(error) });
@@ -121,7 +128,7 @@ export class HistoryWriter implements HistorySink {
       // Not all written: the next start gives these rooms new epochs (never a wrong message under an old one).
       this.opts.log?.('warn', 'history_unwritten_at_stop', { rooms: this.dirty.size + this.drops.size });
     }
-    await this.store.close().catch(() => undefined);
+    await untilDeadline(this.store.close().catch(() => undefined), undefined);
     return ok;
   }
 

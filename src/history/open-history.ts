@@ -20,7 +20,7 @@ export type HistoryLog = (level: 'info' | 'warn', event: string, fields: Record<
 
 export function createServerHistory(settings: Settings, log: HistoryLog, store?: HistoryStore | null): ServerHistory {
   const limits = { size: settings.historySize, ttlMs: settings.historyTtlMs };
-  const history = new RoomHistory(limits);
+  const history = new RoomHistory({ ...limits, maxBytes: settings.historyMaxBytes });
   if (limits.size === 0 || store === null) return { history, writer: null, health: () => ({ kept: false }) };
   const backend = store ?? (settings.mariadbUrl ? new MariadbHistoryStore(settings.mariadbUrl, limits) : new FileHistoryStore(settings.dataDir, limits));
   const writer = new HistoryWriter(backend, history, { log });

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { DataOpcode } from '../frames/opcodes';
 import type { StoredHistory } from './history-store';
-import { type HistoryLimits, RoomLog } from './room-log';
+import { type HistoryBudget, type HistoryLimits, RoomLog } from './room-log';
 
 /** What the writer is told; both calls are cheap (a set insert). */
 export interface HistorySink {
@@ -15,6 +15,8 @@ export interface HistorySink {
 }
 
 export interface RoomHistoryOptions extends HistoryLimits {
+  /** Bytes all rooms' kept messages may cost together (HISTORY_MAX_BYTES); the oldest anywhere go first. Default: no bound. */
+  maxBytes?: number;
   now?: () => number;
   /** A fresh epoch; by default 12 random bytes, base64url (16 characters). */
   newEpoch?: () => string;
@@ -30,9 +32,15 @@ export class RoomHistory {
   readonly limits: HistoryLimits;
   readonly now: () => number;
   private readonly newEpoch: () => string;
+  readonly budget: HistoryBudget = { bytes: 0, entries: 0 };
+  private readonly maxBytes: number;
+  /** Every kept message in the order kept, across rooms: the order the memory bound evicts in. Items may be stale. */
+  private fifo: { room: string; log: RoomLog; seq: number }[] = [];
+  private fifoHead = 0;
 
   constructor(options: RoomHistoryOptions) {
     this.limits = { size: options.size, ttlMs: options.ttlMs };
+    this.maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
     this.now = options.now ?? Date.now;
     this.newEpoch = options.newEpoch ?? randomEpoch;
   }
@@ -56,22 +64,44 @@ export class RoomHistory {
 
   /** A room was created: whatever history its key had is gone, a new epoch begins. */
   created(room: string): RoomLog {
-    if (this.logs.has(room)) this.sink?.dropped(room);
+    const old = this.logs.get(room);
+    if (old !== undefined) {
+      old.release();
+      this.sink?.dropped(room);
+    }
     return this.begin(room);
   }
 
   /** A room was purged or closed: its history and its epoch end with it. */
   removed(room: string): void {
     // Told even when this run never loaded a history for the key: the store may hold one.
+    this.logs.get(room)?.release();
     this.logs.delete(room);
     this.sink?.dropped(room);
   }
 
   /** Gives the message its seq (and keeps it, if history is on); returns the seq. */
   append(room: string, opcode: DataOpcode, from: string, payload: Buffer, ts: number): number {
-    const seq = this.of(room).append(opcode, from, payload, ts);
+    const log = this.of(room);
+    const seq = log.append(opcode, from, payload, ts);
+    if (this.limits.size > 0 && this.maxBytes !== Number.POSITIVE_INFINITY) this.bound(room, log, seq);
     this.sink?.changed(room);
     return seq;
+  }
+
+  /** Over HISTORY_MAX_BYTES: the oldest kept messages of any room go first (those rooms then resume less far back). */
+  private bound(room: string, log: RoomLog, seq: number): void {
+    this.fifo.push({ room, log, seq });
+    while (this.budget.bytes > this.maxBytes && this.fifoHead < this.fifo.length) {
+      const oldest = this.fifo[this.fifoHead++]!;
+      if (this.logs.get(oldest.room) === oldest.log) oldest.log.dropThrough(oldest.seq);
+    }
+    // Items of messages dropped otherwise (count, age, room gone) are swept now and then, so the queue stays near the kept count.
+    const live = this.fifo.length - this.fifoHead;
+    if (this.fifoHead > 4096 || live > 2 * this.budget.entries + 4096) {
+      this.fifo = this.fifo.slice(this.fifoHead).filter((item) => this.logs.get(item.room) === item.log && (item.log.oldestSeq ?? Infinity) <= item.seq);
+      this.fifoHead = 0;
+    }
   }
 
   /**
@@ -89,13 +119,25 @@ export class RoomHistory {
       }
       const epoch = history.clean ? history.epoch : this.newEpoch();
       if (!history.clean) renewed.push(history.room);
-      this.logs.set(history.room, new RoomLog(epoch, history.lastSeq, history.entries, this.limits));
+      this.logs.set(history.room, new RoomLog(epoch, history.lastSeq, history.entries, this.limits, this.budget));
+    }
+    if (this.maxBytes !== Number.POSITIVE_INFINITY) {
+      // What came back joins the eviction order oldest first, and the bound holds from the start.
+      const items: { room: string; log: RoomLog; seq: number; ts: number }[] = [];
+      for (const [room, log] of this.logs) for (const entry of log.kept(this.now())) items.push({ room, log, seq: entry.seq, ts: entry.ts });
+      items.sort((a, b) => a.ts - b.ts);
+      this.fifo = items.map(({ room, log, seq }) => ({ room, log, seq }));
+      this.fifoHead = 0;
+      while (this.budget.bytes > this.maxBytes && this.fifoHead < this.fifo.length) {
+        const oldest = this.fifo[this.fifoHead++]!;
+        oldest.log.dropThrough(oldest.seq);
+      }
     }
     return renewed;
   }
 
   private begin(room: string): RoomLog {
-    const log = new RoomLog(this.newEpoch(), 0, [], this.limits);
+    const log = new RoomLog(this.newEpoch(), 0, [], this.limits, this.budget);
     this.logs.set(room, log);
     this.sink?.changed(room);
     return log;

@@ -20,6 +20,17 @@ export interface HistoryLimits {
   ttlMs: number;
 }
 
+/** What every room's kept messages add up to, shared by all RoomLogs of a process. */
+export interface HistoryBudget {
+  bytes: number;
+  entries: number;
+}
+
+/** Memory a kept message costs, roughly: its payload, its sender's name, and the entry itself. */
+export function entryBytes(entry: HistoryEntry): number {
+  return entry.payload.length + 2 * entry.from.length + 96;
+}
+
 /** The answer to `?since=SEQ&epoch=EPOCH`: all missed messages, or none. */
 export type Resume = { recovered: true; entries: HistoryEntry[] } | { recovered: false };
 
@@ -34,10 +45,15 @@ export class RoomLog {
     private last: number,
     entries: HistoryEntry[],
     private readonly limits: HistoryLimits,
+    private readonly budget: HistoryBudget = { bytes: 0, entries: 0 },
   ) {
     const whole = consecutiveTail(entries, last);
     this.entries = limits.size > 0 ? whole.slice(Math.max(0, whole.length - limits.size)) : [];
+    for (const entry of this.entries) this.count(entry, 1);
   }
+
+  /** The bytes this room's kept messages cost (see entryBytes). */
+  bytes = 0;
 
   get lastSeq(): number {
     return this.last;
@@ -48,8 +64,10 @@ export class RoomLog {
     const seq = ++this.last;
     if (this.limits.size > 0) {
       // A copy: the relayed payload may be a view into a larger socket chunk we must not pin.
-      this.entries.push({ seq, opcode, from, ts, payload: Buffer.from(payload) });
-      if (this.entries.length > this.limits.size) this.entries.splice(0, this.entries.length - this.limits.size);
+      const entry = { seq, opcode, from, ts, payload: Buffer.from(payload) };
+      this.entries.push(entry);
+      this.count(entry, 1);
+      if (this.entries.length > this.limits.size) this.dropOldest(this.entries.length - this.limits.size);
     }
     return seq;
   }
@@ -80,11 +98,41 @@ export class RoomLog {
     return { recovered: true, entries: kept.slice(since + 1 - oldest.seq) };
   }
 
+  /** The oldest kept seq, or null when nothing is kept. */
+  get oldestSeq(): number | null {
+    return this.entries[0]?.seq ?? null;
+  }
+
+  /** Drops the kept messages up to `seq` (the process-wide memory bound evicting the oldest). */
+  dropThrough(seq: number): void {
+    let drop = 0;
+    while (drop < this.entries.length && this.entries[drop]!.seq <= seq) drop++;
+    this.dropOldest(drop);
+  }
+
+  /** This room's messages leave the budget (the room is gone). */
+  release(): void {
+    this.dropOldest(this.entries.length);
+  }
+
   private expire(now: number): void {
     const cutoff = now - this.limits.ttlMs;
     let drop = 0;
     while (drop < this.entries.length && this.entries[drop]!.ts < cutoff) drop++;
-    if (drop > 0) this.entries.splice(0, drop);
+    this.dropOldest(drop);
+  }
+
+  private dropOldest(n: number): void {
+    if (n <= 0) return;
+    for (let i = 0; i < n; i++) this.count(this.entries[i]!, -1);
+    this.entries.splice(0, n);
+  }
+
+  private count(entry: HistoryEntry, sign: 1 | -1): void {
+    const bytes = sign * entryBytes(entry);
+    this.bytes += bytes;
+    this.budget.bytes += bytes;
+    this.budget.entries += sign;
   }
 }
 

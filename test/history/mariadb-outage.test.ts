@@ -82,4 +82,30 @@ test('MariaDB down during traffic: relay unaffected, bounded, then written whole
   await srv.term();
 });
 
+test('a frozen MariaDB (it hangs instead of refusing): relay unaffected, SIGTERM still exits in time, then a new epoch', async () => {
+  const srv = await startServerProcess({ env: { MARIADB_URL: tdb!.url('rooms_frozen'), DATA_DIR: tempDataDir(), LOG_LEVEL: 'warn', HISTORY_SIZE: '20' } });
+  const ada = await joinJson(srv.port, 'frozen', 'ada');
+  const bob = await joinJson(srv.port, 'frozen', 'bob');
+  const epoch = String(ada.welcome.epoch);
+  ada.say('before');
+  await bob.messages(1);
+  await eventually('the first write', async () => (await historyHealth(srv)).pendingRooms === 0, 10_000);
+  tdb!.pause();
+  try {
+    for (let i = 1; i <= 50; i++) ada.say(`frozen ${i}`);
+    const got = await bob.messages(50, 10_000);
+    assert.equal(got.map((m) => m.seq), Array.from({ length: 50 }, (_, i) => 2 + i), 'relayed at once, seqs consecutive');
+    const t0 = Date.now();
+    assert.is(await srv.term(60_000), 0);
+    assert.ok(Date.now() - t0 < 30_000, `stopped in ${Date.now() - t0} ms despite the hung database`);
+  } finally {
+    tdb!.resume();
+  }
+  await srv.restart();
+  const later = await joinJson(srv.port, 'frozen', 'cy', `&since=1&epoch=${epoch}`);
+  assert.not.equal(later.welcome.epoch, epoch, 'the last writes may be missing: a new epoch');
+  assert.is(later.welcome.recovered, false);
+  await srv.term();
+});
+
 test.run();

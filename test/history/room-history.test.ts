@@ -1,0 +1,76 @@
+// The pure parts of history: the resume rule of one room's log, and the
+// process-wide memory bound (HISTORY_MAX_BYTES) that drops the oldest kept
+// messages of any room first and keeps its accounting exact.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import fc from 'fast-check';
+import { Opcode } from '../../src/frames/opcodes';
+import { RoomHistory } from '../../src/history/room-history';
+import { entryBytes, RoomLog } from '../../src/history/room-log';
+
+const say = (h: RoomHistory, room: string, text: string, ts = 1000) => h.append(room, Opcode.Text, 'ada', Buffer.from(text), ts);
+const texts = (log: RoomLog, now = 1000) => log.kept(now).map((e) => e.payload.toString());
+
+test('resume: all after since, or nothing', () => {
+  const log = new RoomLog('E', 0, [], { size: 3, ttlMs: 1000 });
+  for (let i = 1; i <= 5; i++) log.append(Opcode.Text, 'a', Buffer.from(`m${i}`), 100 * i);
+  assert.equal(log.resume(5, 'E', 600), { recovered: true, entries: [] });
+  const two = log.resume(3, 'E', 600);
+  assert.ok(two.recovered);
+  assert.equal(two.recovered && two.entries.map((e) => e.seq), [4, 5]);
+  assert.is(log.resume(2, 'E', 600).recovered, true, 'oldest kept is 3: since 2 still whole');
+  assert.is(log.resume(1, 'E', 600).recovered, false, 'seq 2 no longer kept');
+  assert.is(log.resume(6, 'E', 600).recovered, false, 'past the latest');
+  assert.is(log.resume(4, 'F', 600).recovered, false, 'another epoch');
+  assert.is(log.resume(3, 'E', 1450).recovered, false, 'seq 4 expired (ts 400, ttl 1000)');
+  assert.is(log.resume(4, 'E', 1450).recovered, true);
+});
+
+test('a log handed back with a hole keeps only the whole run that ends at its last seq', () => {
+  const e = (seq: number) => ({ seq, opcode: Opcode.Text, from: 'a', ts: 1, payload: Buffer.from(String(seq)) });
+  const log = new RoomLog('E', 9, [e(1), e(2), e(5), e(6), e(7)], { size: 10, ttlMs: 1e9 });
+  assert.equal(log.kept(1), [], 'seqs 8 and 9 are missing: nothing after them can be vouched for');
+  const whole = new RoomLog('E', 7, [e(7), e(5), e(6), e(2)], { size: 10, ttlMs: 1e9 });
+  assert.equal(whole.kept(1).map((x) => x.seq), [5, 6, 7]);
+});
+
+test('HISTORY_MAX_BYTES: the oldest kept message of any room goes first; the accounting stays exact', () => {
+  const one = entryBytes({ seq: 1, opcode: Opcode.Text, from: 'ada', ts: 0, payload: Buffer.from('xxxx') });
+  const h = new RoomHistory({ size: 100, ttlMs: 1e9, maxBytes: 3 * one, now: () => 1000 });
+  say(h, 'a', 'a1xx');
+  say(h, 'b', 'b1xx');
+  say(h, 'a', 'a2xx');
+  say(h, 'b', 'b2xx');
+  assert.equal([texts(h.get('a')!), texts(h.get('b')!)], [['a2xx'], ['b1xx', 'b2xx']]);
+  assert.is(h.budget.bytes, 3 * one);
+  const epoch = h.get('a')!.epoch;
+  assert.is(h.get('a')!.resume(0, epoch, 1000).recovered, false, 'a1 was dropped: a resume from before it is refused');
+  h.removed('b');
+  assert.equal(h.budget, { bytes: one, entries: 1 });
+});
+
+test('property: the budget always equals what the rooms keep, and stays under the bound', () => {
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.nat(3), fc.nat(60), fc.constantFrom('say', 'say', 'say', 'remove', 'create')), { maxLength: 300 }), fc.integer({ min: 200, max: 3000 }), (ops, maxBytes) => {
+      const h = new RoomHistory({ size: 5, ttlMs: 1e9, maxBytes, now: () => 1000 });
+      for (const [room, size, kind] of ops) {
+        const key = `r${room}`;
+        if (kind === 'say') say(h, key, 'x'.repeat(size));
+        else if (kind === 'remove') h.removed(key);
+        else h.created(key);
+        let bytes = 0;
+        let entries = 0;
+        for (const [, log] of h.rooms()) {
+          bytes += log.bytes;
+          entries += log.kept(1000).length;
+        }
+        assert.equal(h.budget, { bytes, entries });
+        assert.ok(bytes <= maxBytes, `${bytes} over ${maxBytes}`);
+      }
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test.run();
