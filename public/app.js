@@ -6,13 +6,11 @@
 // All text from the network is inserted with textContent, never as HTML.
 // Connecting, reconnecting with backoff and resuming (since/epoch) are the
 // client library's (rooms-client.js); this file is the page around it.
-// Room secrets and the owner's controls: access.js.
+// Room secrets and the owner's controls: access-page.js (helpers in access.js).
 
 import { RoomsClient } from './rooms-client.js';
-import {
-  OWNER_CLOSES, explainRefusal, forgetOwnerToken, generateSecret, redactForPanel, saveOwnerToken, savedOwnerToken,
-  secretFromLocation, shareLinkWithSecret,
-} from './access.js';
+import { redactForPanel } from './access.js';
+import { accessPage } from './access-page.js';
 
 const SUBPROTOCOL = 'rooms.v1.json';
 const ROOM_RE = /^[A-Za-z0-9_.~-]{1,128}$/;
@@ -77,20 +75,6 @@ const ui = {
   memberCount: $('member-count'),
   frames: $('frames'),
   clearLog: $('clear-log'),
-  secret: $('secret'),
-  generateSecret: $('generate-secret'),
-  accessError: $('access-error'),
-  secretOnce: $('secret-once'),
-  secretOnceValue: $('secret-once-value'),
-  secretOnceLink: $('secret-once-link'),
-  copySecret: $('copy-secret'),
-  copySecretLink: $('copy-secret-link'),
-  ownerControls: $('owner-controls'),
-  roomState: $('room-state'),
-  lockRoom: $('lock-room'),
-  rotateSecret: $('rotate-secret'),
-  removeSecret: $('remove-secret'),
-  closeRoom: $('close-room'),
 };
 
 /** Everything about the current session; one object so state changes are easy to follow. */
@@ -111,18 +95,15 @@ const session = {
   retryAt: 0,
   /** from, ts and text of messages on screen: history replayed after a failed resume is not shown twice */
   shown: new Set(),
-  /** The secret typed or generated for this room (memory only, never in a URL the server sees). */
-  secret: '',
-  /** A secret this page generated: shown once, when the room it protects is created. */
-  secretToShow: '',
-  role: 'member',
-  locked: false,
-  protected: false,
-  /** The last connect offered the kept owner key (not the secret). */
-  usedOwnerToken: false,
-  /** Refused joins in a row (the browser cannot tell which refusal: access.js explainRefusal). */
-  refusals: 0,
 };
+
+const access = accessPage({
+  room: () => session.room,
+  client: () => session.client,
+  addNotice: (text, kind) => addNotice(text, kind),
+  leave: () => leave(),
+  renderMembers: () => renderMembers(),
+});
 
 // ---------------------------------------------------------------- room key & link
 
@@ -271,11 +252,11 @@ function renderMembers() {
       youMarked = true;
       li.classList.add('you');
       li.append(' ', el('span', 'tag', '(you)'));
-    } else if (session.role === 'owner' && name !== session.you) {
+    } else if (access.isOwner() && name !== session.you) {
       const kick = el('button', 'kick', 'Remove');
       kick.type = 'button';
       kick.setAttribute('aria-label', `Remove ${name} from the room`);
-      kick.addEventListener('click', () => sendCommand({ type: 'kick', name }));
+      kick.addEventListener('click', () => access.kick(name));
       li.append(' ', kick);
     }
     ui.members.append(li);
@@ -338,7 +319,7 @@ function connect() {
   clearTimers();
   session.welcomed = false;
   session.client?.close();
-  const client = new RoomsClient({ room: session.room, name: session.name, history: HISTORY_ON_JOIN, credential: credentialForConnect });
+  const client = new RoomsClient({ room: session.room, name: session.name, history: HISTORY_ON_JOIN, credential: () => access.credential() });
   session.client = client;
   const current = () => session.client === client;
   let lastClose = '';
@@ -347,7 +328,7 @@ function connect() {
     if (!current()) return;
     session.welcomed = false;
     setState('connecting', session.everWelcomed ? 'Reconnecting…' : 'Connecting…');
-    const offered = credentialOffered ? `, ${session.usedOwnerToken ? 'owner key' : 'secret'} offered as rooms.auth.…` : '';
+    const offered = credentialOffered ? `, ${access.offered()} offered as rooms.auth.…` : '';
     logFrame('•', 'connect', `${url}  (subprotocol ${SUBPROTOCOL}${offered}${resuming ? '; resuming after the last message seen' : ''})`);
   });
   client.on('open', ({ protocol, extensions }) => {
@@ -366,10 +347,10 @@ function connect() {
     session.welcomed = false;
     lastClose = text;
     if (refused) return; // explained by the 'refused' handler
-    if (OWNER_CLOSES[code]) {
-      if (code === 4002) forgetOwnerToken(session.room);
+    const byOwner = access.ownerClose(code);
+    if (byOwner) {
       setState('closed', `Closed (${text})`);
-      addNotice(OWNER_CLOSES[code], 'error');
+      addNotice(byOwner, 'error');
       return;
     }
     if (willRetry) {
@@ -390,14 +371,10 @@ function connect() {
     session.countdownTimer = setInterval(tickCountdown, 250);
   });
   client.on('refused', () => {
-    if (current()) refused();
+    if (current()) access.refused();
   });
   client.on('room', (room) => {
-    if (!current()) return;
-    session.locked = room.locked;
-    session.protected = room.protected;
-    renderAccess();
-    addNotice(`The room is now ${session.locked ? 'locked' : 'unlocked'} and ${session.protected ? 'protected by a secret' : 'open to anyone with the key'}.`);
+    if (current()) access.roomChanged(room);
   });
   client.on('welcome', (welcome) => {
     if (!current()) return;
@@ -412,7 +389,7 @@ function connect() {
     session.attempt = 0;
     ui.whereName.textContent = session.you;
     if (typeof welcome.room === 'string') ui.whereRoom.textContent = welcome.room;
-    welcomeAccess(welcome, again);
+    access.welcome(welcome, again);
     setState('open', 'Open');
     if (!again) addNotice(`You joined as ${session.you}.`, 'ok');
     else if (welcome.recovered === true) addNotice('Reconnected. Nothing was lost: messages sent while you were away are shown, marked “missed while away”.', 'ok');
@@ -453,71 +430,6 @@ function connect() {
   client.connect();
 }
 
-/** Asked at every (re)connect: the owner key kept for this room opens it as its owner; else the secret, if any. */
-function credentialForConnect() {
-  const ownerToken = savedOwnerToken(session.room);
-  session.usedOwnerToken = Boolean(ownerToken);
-  return ownerToken || session.secret;
-}
-
-/** A join the server refused (it answers /healthz, the upgrade never opened): explain it, do not retry. */
-function refused() {
-  const room = session.room;
-  session.refusals += 1;
-  const sentSecret = Boolean(session.secret) && !session.usedOwnerToken;
-  const why = explainRefusal({ sentSecret, usedOwnerToken: session.usedOwnerToken, failures: session.refusals });
-  // A stale owner key must not be offered again and again: it counts as a wrong credential.
-  if (session.usedOwnerToken) forgetOwnerToken(room);
-  leave();
-  ui.accessError.textContent = why;
-  ui.accessError.hidden = false;
-  ui.secret.focus();
-}
-
-function welcomeAccess(welcome, again) {
-  session.role = welcome.role;
-  session.protected = welcome.protected;
-  session.refusals = 0;
-  if (welcome.ownerToken !== undefined) {
-    // This join created the room: keep the owner key in this browser, show a generated secret once.
-    saveOwnerToken(session.room, welcome.ownerToken);
-    if (session.usedOwnerToken) {
-      // An owner key kept from a room since closed created this one, as its secret: put the
-      // secret the user meant (or none) in its place.
-      sendCommand({ type: 'set_secret', secret: session.secret || null });
-      session.protected = Boolean(session.secret);
-    }
-    if (session.secretToShow && session.protected) showSecretOnce(session.secretToShow);
-  } else if (!session.protected && session.secret && !again) {
-    addNotice('This room is not protected: the secret you gave protects nothing.', 'warn');
-  }
-  // A kept owner key that no longer makes us the owner belongs to a room since closed.
-  if (session.usedOwnerToken && session.role !== 'owner') forgetOwnerToken(session.room);
-  session.secretToShow = '';
-  renderAccess();
-}
-
-function renderAccess() {
-  const owner = session.role === 'owner';
-  ui.ownerControls.hidden = !owner;
-  ui.roomState.textContent = `${session.protected ? 'Protected by a secret' : 'Open to anyone with the key'}${session.locked ? ' · locked: no one new can join' : ''}`;
-  ui.lockRoom.textContent = session.locked ? 'Unlock the room' : 'Lock the room';
-  ui.removeSecret.disabled = !session.protected;
-  ui.rotateSecret.textContent = session.protected ? 'Change the secret' : 'Protect with a secret';
-  renderMembers();
-}
-
-function showSecretOnce(secret) {
-  ui.secretOnceValue.value = secret;
-  ui.secretOnceLink.value = shareLinkWithSecret(session.room, secret);
-  ui.secretOnce.hidden = false;
-}
-
-function sendCommand(command) {
-  const result = session.client ? session.client.command(command) : 'offline';
-  if (result !== 'sent') addNotice('Not connected: try again once the room is open.', 'warn');
-}
-
 function remember(key) {
   session.shown.add(key);
   if (session.shown.size > MAX_MESSAGES) session.shown.delete(session.shown.values().next().value);
@@ -533,13 +445,7 @@ function sendText(text) {
 function join(room, name) {
   session.room = room;
   session.name = name;
-  session.secret = ui.secret.value;
-  session.role = 'member';
-  session.locked = false;
-  session.protected = false;
-  ui.accessError.hidden = true;
-  ui.secretOnce.hidden = true;
-  ui.ownerControls.hidden = true;
+  access.joining();
   session.attempt = 0;
   session.everWelcomed = false;
   session.members = [];
@@ -576,55 +482,12 @@ function leave() {
 
 ui.generate.addEventListener('click', () => {
   ui.room.value = generateRoomKey();
-  // A new room is protected by a generated secret unless the user clears the field.
-  if (!ui.secret.value) {
-    ui.secret.value = generateSecret();
-    session.secretToShow = ui.secret.value;
-  }
+  access.roomGenerated();
   showFieldError(ui.room, ui.roomError, '');
   updateLink();
 });
 
 ui.room.addEventListener('input', updateLink);
-ui.generateSecret.addEventListener('click', () => {
-  ui.secret.value = generateSecret();
-  session.secretToShow = ui.secret.value;
-});
-ui.secret.addEventListener('input', () => {
-  session.secretToShow = '';
-});
-ui.copySecret.addEventListener('click', () => void copyField(ui.secretOnceValue));
-ui.copySecretLink.addEventListener('click', () => void copyField(ui.secretOnceLink));
-ui.lockRoom.addEventListener('click', () => sendCommand({ type: session.locked ? 'unlock' : 'lock' }));
-ui.rotateSecret.addEventListener('click', () => {
-  const secret = generateSecret();
-  session.secret = secret;
-  sendCommand({ type: 'set_secret', secret });
-  showSecretOnce(secret);
-});
-ui.removeSecret.addEventListener('click', () => {
-  session.secret = '';
-  sendCommand({ type: 'set_secret', secret: null });
-  ui.secretOnce.hidden = true;
-});
-ui.closeRoom.addEventListener('click', () => {
-  if (confirm('Close this room for everyone? Its members are disconnected and the room is deleted.')) sendCommand({ type: 'close_room' });
-});
-
-async function copyField(input) {
-  try {
-    if (!navigator.clipboard || !window.isSecureContext) throw new Error('no clipboard');
-    await navigator.clipboard.writeText(input.value);
-  } catch {
-    input.focus();
-    input.select();
-    try {
-      document.execCommand('copy');
-    } catch {
-      /* selected: the user copies it */
-    }
-  }
-}
 ui.copyLink.addEventListener('click', () => void copyLink());
 
 ui.joinForm.addEventListener('submit', (event) => {
@@ -722,9 +585,7 @@ window.addEventListener('hashchange', () => {
 (function start() {
   const room = roomFromLocation();
   if (room) ui.room.value = room;
-  // A share link may carry the secret after the #; updateLink() below takes it out of the address bar.
-  const secret = secretFromLocation();
-  if (secret) ui.secret.value = secret;
+  access.prefill();
   try {
     const saved = localStorage.getItem(NAME_STORAGE);
     if (saved && !ui.name.value) ui.name.value = saved;
