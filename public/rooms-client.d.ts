@@ -119,7 +119,7 @@ export declare class RoomsClient {
   send(text: string): 'sent' | 'offline' | 'too-big';
   /** Sends a command object as JSON once welcomed, e.g. `{ type: 'lock' }`. */
   command(command: OwnerCommand | { type: string; [field: string]: unknown }): 'sent' | 'offline' | 'too-big';
-  /** Sends one JSON text as it is, once welcomed. */
+  /** Sends one JSON text as it is, once welcomed (a chat message sent this way is not tracked for resume: use send). */
   sendJson(json: string): 'sent' | 'offline' | 'too-big';
   close(code?: number, reason?: string): void;
   retryNow(): void;
