@@ -1,9 +1,9 @@
 // Access control for the page: room secrets, the owner token, and what to tell
 // the user when a join is refused. Credentials travel only in the offered
-// subprotocol `rooms.auth.BASE64URL(credential)` (browsers cannot set headers),
-// never in a URL the server sees; a share link keeps the secret after the `#`.
+// subprotocol `rooms.auth.BASE64URL(credential)` (browsers cannot set headers;
+// rooms-client.js offers it), never in a URL the server sees; a share link keeps
+// the secret after the `#`.
 
-export const AUTH_PREFIX = 'rooms.auth.';
 const OWNER_STORAGE = 'rooms.owner.';
 
 /** A fresh secret: 18 random bytes, 24 base64url characters. */
@@ -17,12 +17,6 @@ function base64url(bytes) {
   let binary = '';
   for (const b of bytes) binary += String.fromCharCode(b);
   return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-}
-
-/** The subprotocols to offer: rooms.v1.json always (a browser fails a connection whose offer got no protocol back), then the credential. */
-export function protocolsFor(subprotocol, credential) {
-  if (!credential) return [subprotocol];
-  return [subprotocol, AUTH_PREFIX + base64url(new TextEncoder().encode(credential))];
 }
 
 /** The secret in a share link's fragment (#room=K&secret=S), or ''. */
@@ -64,19 +58,10 @@ export function forgetOwnerToken(room) {
 /**
  * A browser never sees the HTTP status of a refused WebSocket upgrade (by design:
  * pages must not probe servers through it); it sees only a close with 1006. The
- * page asks /healthz whether the server is up: if it is not, the server is
- * unreachable and retrying is right; if it is, the join was refused, and the
- * page explains the refusals this join could have met, most likely first.
+ * client library (rooms-client.js) asks /healthz whether the server is up: if it
+ * is not, retrying is right; if it is, the join was refused (its `refused` event),
+ * and the page explains the refusals this join could have met, most likely first.
  */
-export async function serverReachable() {
-  try {
-    const answer = await fetch('/healthz', { cache: 'no-store' });
-    return answer.ok;
-  } catch {
-    return false;
-  }
-}
-
 export function explainRefusal({ sentSecret, usedOwnerToken, failures }) {
   if (failures >= 3 && sentSecret) {
     return 'The server keeps refusing this join. After more than 10 wrong secrets from your network it refuses every try for up to 10 minutes; wait, then check the secret with whoever shared the room.';

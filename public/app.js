@@ -6,8 +6,11 @@
 // All text from the network is inserted with textContent, never as HTML.
 // Connecting, reconnecting with backoff and resuming (since/epoch) are the
 // client library's (rooms-client.js); this file is the page around it.
+// Room secrets and the owner's controls: access-page.js (helpers in access.js).
 
 import { RoomsClient } from './rooms-client.js';
+import { redactForPanel } from './access.js';
+import { accessPage } from './access-page.js';
 
 const SUBPROTOCOL = 'rooms.v1.json';
 const ROOM_RE = /^[A-Za-z0-9_.~-]{1,128}$/;
@@ -93,6 +96,14 @@ const session = {
   /** from, ts and text of messages on screen: history replayed after a failed resume is not shown twice */
   shown: new Set(),
 };
+
+const access = accessPage({
+  room: () => session.room,
+  client: () => session.client,
+  addNotice: (text, kind) => addNotice(text, kind),
+  leave: () => leave(),
+  renderMembers: () => renderMembers(),
+});
 
 // ---------------------------------------------------------------- room key & link
 
@@ -241,6 +252,12 @@ function renderMembers() {
       youMarked = true;
       li.classList.add('you');
       li.append(' ', el('span', 'tag', '(you)'));
+    } else if (access.isOwner() && name !== session.you) {
+      const kick = el('button', 'kick', 'Remove');
+      kick.type = 'button';
+      kick.setAttribute('aria-label', `Remove ${name} from the room`);
+      kick.addEventListener('click', () => access.kick(name));
+      li.append(' ', kick);
     }
     ui.members.append(li);
   }
@@ -302,16 +319,17 @@ function connect() {
   clearTimers();
   session.welcomed = false;
   session.client?.close();
-  const client = new RoomsClient({ room: session.room, name: session.name, history: HISTORY_ON_JOIN });
+  const client = new RoomsClient({ room: session.room, name: session.name, history: HISTORY_ON_JOIN, credential: () => access.credential() });
   session.client = client;
   const current = () => session.client === client;
   let lastClose = '';
 
-  client.on('connecting', ({ url, resuming }) => {
+  client.on('connecting', ({ url, resuming, credentialOffered }) => {
     if (!current()) return;
     session.welcomed = false;
     setState('connecting', session.everWelcomed ? 'Reconnecting…' : 'Connecting…');
-    logFrame('•', 'connect', `${url}  (subprotocol ${SUBPROTOCOL}${resuming ? '; resuming after the last message seen' : ''})`);
+    const offered = credentialOffered ? `, ${access.offered()} offered as rooms.auth.…` : '';
+    logFrame('•', 'connect', `${url}  (subprotocol ${SUBPROTOCOL}${offered}${resuming ? '; resuming after the last message seen' : ''})`);
   });
   client.on('open', ({ protocol, extensions }) => {
     if (!current()) return;
@@ -319,15 +337,22 @@ function connect() {
     setState('open', 'Open, waiting for welcome…');
   });
   client.on('frame', ({ direction, type, data }) => {
-    if (current()) logFrame(direction === 'in' ? '←' : '→', type, data);
+    if (current()) logFrame(direction === 'in' ? '←' : '→', type, redactForPanel(data));
   });
-  client.on('close', ({ code, reason, wasClean, willRetry }) => {
+  client.on('close', ({ code, reason, wasClean, willRetry, refused }) => {
     const text = describeClose(code, reason);
     // 1006 means no close frame arrived at all: the connection just dropped.
-    logFrame(code === 1006 ? '•' : '←', 'close', `${text}${wasClean ? '' : ' (not clean)'}`);
+    logFrame(code === 1006 ? '•' : '←', 'close', `${text}${wasClean ? '' : ' (not clean)'}${refused ? ' (the server refused the join)' : ''}`);
     if (!current()) return;
     session.welcomed = false;
     lastClose = text;
+    if (refused) return; // explained by the 'refused' handler
+    const byOwner = access.ownerClose(code);
+    if (byOwner) {
+      setState('closed', `Closed (${text})`);
+      addNotice(byOwner, 'error');
+      return;
+    }
     if (willRetry) {
       if (session.everWelcomed && session.attempt === 0) addNotice(`Disconnected (${text}).`, 'warn');
     } else {
@@ -345,6 +370,12 @@ function connect() {
     tickCountdown();
     session.countdownTimer = setInterval(tickCountdown, 250);
   });
+  client.on('refused', () => {
+    if (current()) access.refused();
+  });
+  client.on('room', (room) => {
+    if (current()) access.roomChanged(room);
+  });
   client.on('welcome', (welcome) => {
     if (!current()) return;
     clearTimers();
@@ -358,7 +389,7 @@ function connect() {
     session.attempt = 0;
     ui.whereName.textContent = session.you;
     if (typeof welcome.room === 'string') ui.whereRoom.textContent = welcome.room;
-    renderMembers();
+    access.welcome(welcome, again);
     setState('open', 'Open');
     if (!again) addNotice(`You joined as ${session.you}.`, 'ok');
     else if (welcome.recovered === true) addNotice('Reconnected. Nothing was lost: messages sent while you were away are shown, marked “missed while away”.', 'ok');
@@ -414,6 +445,7 @@ function sendText(text) {
 function join(room, name) {
   session.room = room;
   session.name = name;
+  access.joining();
   session.attempt = 0;
   session.everWelcomed = false;
   session.members = [];
@@ -450,6 +482,7 @@ function leave() {
 
 ui.generate.addEventListener('click', () => {
   ui.room.value = generateRoomKey();
+  access.roomGenerated();
   showFieldError(ui.room, ui.roomError, '');
   updateLink();
 });
@@ -552,6 +585,7 @@ window.addEventListener('hashchange', () => {
 (function start() {
   const room = roomFromLocation();
   if (room) ui.room.value = room;
+  access.prefill();
   try {
     const saved = localStorage.getItem(NAME_STORAGE);
     if (saved && !ui.name.value) ui.name.value = saved;

@@ -1,5 +1,7 @@
 // Types of rooms-client.js (served at /rooms-client.js): a client for the rooms
-// server's JSON mode with reconnect, backoff and resume (?since=&epoch=).
+// server's JSON mode with reconnect, backoff and resume (?since=&epoch=), an
+// optional credential (secret, owner key, join token), owner commands, and
+// refused joins told apart from dropped connections.
 
 export interface RoomsClientOptions {
   room: string;
@@ -12,6 +14,20 @@ export interface RoomsClientOptions {
   backoff?: { baseMs?: number; maxMs?: number };
   /** Drop the connection when the browser goes offline and reconnect when it is back (default true). */
   watchNetwork?: boolean;
+  /**
+   * A room secret, owner key or join token, offered as the subprotocol
+   * `rooms.auth.BASE64URL(credential)` next to `rooms.v1.json` (never in the URL).
+   * A function is asked at every connect and reconnect, so the page can offer the
+   * owner key once it has one; '' / null / undefined offers none.
+   */
+  credential?: string | null | (() => string | null | undefined);
+  /**
+   * Asked when a connection closes (1006) before it ever opened: answered means
+   * the server refused the join (a `refused` event, no retry); no answer means it
+   * could not be reached (retry with backoff). Default: http(s)://HOST/healthz of
+   * `url`; null never asks (every such failure is retried).
+   */
+  healthUrl?: string | null;
 }
 
 export type RoomsClientState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
@@ -27,7 +43,21 @@ export interface WelcomeEvent {
   recovered: boolean | undefined;
   /** true from the second welcome on */
   reconnected: boolean;
+  /** the room needs a secret to join */
+  protected: boolean;
+  /** 'owner' when the credential was the room's owner key (or this join created the room) */
+  role: 'owner' | 'member';
+  /** only to the member whose join created the room: keep it to be the owner again (as `credential`) */
+  ownerToken?: string;
 }
+
+/** An owner command (JSON mode); from anyone but the owner the server answers an `error` with code `forbidden`. */
+export type OwnerCommand =
+  | { type: 'kick'; name: string }
+  | { type: 'lock' }
+  | { type: 'unlock' }
+  | { type: 'set_secret'; secret: string | null }
+  | { type: 'close_room' };
 
 export interface MessageEvent {
   from: string;
@@ -46,7 +76,8 @@ export interface MessageEvent {
 }
 
 export interface RoomsClientEvents {
-  connecting: { url: string; attempt: number; resuming: boolean };
+  /** `url` never carries the credential; `credentialOffered` says whether one was offered */
+  connecting: { url: string; attempt: number; resuming: boolean; credentialOffered: boolean };
   open: { protocol: string; extensions: string };
   welcome: WelcomeEvent;
   /** after every reconnect's welcome: false means messages may have been missed */
@@ -54,11 +85,24 @@ export interface RoomsClientEvents {
   message: MessageEvent;
   joined: { name: string };
   left: { name: string };
+  /** the room's lock or protection changed (an owner command) */
+  room: { locked: boolean; protected: boolean };
   error: { code: string; message: string };
-  close: { code: number; reason: string; wasClean: boolean; willRetry: boolean };
+  /**
+   * `opened`: the connection got as far as its 101. `refused`: it never did and the
+   * server answers /healthz, so the join was refused (a `refused` event follows).
+   * Owner actions close with 4001 (removed) and 4002 (room closed): not retried.
+   */
+  close: { code: number; reason: string; wasClean: boolean; willRetry: boolean; opened: boolean; refused: boolean };
+  /**
+   * The server refused the join (401 no/wrong secret, 403, 423 locked, 429 too many
+   * wrong tries: a browser is never told which). The client stops (state 'closed');
+   * `connect()` tries again, e.g. with another credential.
+   */
+  refused: { credentialOffered: boolean; reconnect: boolean };
   reconnecting: { delay: number; attempt: number; code: number };
   state: { state: RoomsClientState };
-  /** every frame in and out, for protocol panels */
+  /** every frame in and out, for protocol panels; an `ownerToken` or `secret` field is shown as "(hidden)" */
   frame: { direction: 'in' | 'out'; type: string; data: string };
 }
 
@@ -73,6 +117,10 @@ export declare class RoomsClient {
   on<K extends keyof RoomsClientEvents>(type: K, listener: (event: RoomsClientEvents[K]) => void): () => void;
   connect(): void;
   send(text: string): 'sent' | 'offline' | 'too-big';
+  /** Sends a command object as JSON once welcomed, e.g. `{ type: 'lock' }`. */
+  command(command: OwnerCommand | { type: string; [field: string]: unknown }): 'sent' | 'offline' | 'too-big';
+  /** Sends one JSON text as it is, once welcomed (a chat message sent this way is not tracked for resume: use send). */
+  sendJson(json: string): 'sent' | 'offline' | 'too-big';
   close(code?: number, reason?: string): void;
   retryNow(): void;
 }

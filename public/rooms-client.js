@@ -3,8 +3,12 @@
 // dependencies; types in rooms-client.d.ts. It connects, reconnects with
 // backoff, and resumes where it left off (?since=SEQ&epoch=EPOCH), telling the
 // page whether nothing was missed (recovered) or messages may have been.
+// A credential (room secret, owner key, join token) travels only as the offered
+// subprotocol rooms.auth.BASE64URL, never in the URL; a join the server refuses
+// is told apart from a dropped network (/healthz) and is not retried.
 
 const SUBPROTOCOL = 'rooms.v1.json';
+const AUTH_PREFIX = 'rooms.auth.';
 /** Close codes after which trying again may help (going away, abnormal, server error, restart, try later...). */
 const RETRY_CODES = new Set([1001, 1005, 1006, 1011, 1012, 1013, 1014]);
 /** The server's default MAX_MESSAGE_BYTES; a bigger message would close the connection with 1009. */
@@ -45,6 +49,11 @@ export class RoomsClient {
     this.onOffline = () => this.dropForOffline();
     this.onOnline = () => this.retryNow();
     this.watchNetwork = options.watchNetwork !== false && typeof window !== 'undefined';
+    /** A string, or a function asked at every (re)connect (the page may switch from a secret to an owner key). */
+    this.credential = options.credential ?? null;
+    this.healthUrl = options.healthUrl === undefined ? healthUrlFor(this.url) : options.healthUrl;
+    /** Counts connects, so a late /healthz answer for an old attempt changes nothing. */
+    this.generation = 0;
   }
 
   /** Subscribes to an event; returns the function that unsubscribes. */
@@ -77,11 +86,14 @@ export class RoomsClient {
     this.retryTimer = 0;
     this.welcomed = false;
     const url = this.joinUrl();
+    const generation = ++this.generation;
+    const credential = this.currentCredential();
     this.setState('connecting');
-    this.emit('connecting', { url, attempt: this.attempt, resuming: this.epoch !== null });
+    this.emit('connecting', { url, attempt: this.attempt, resuming: this.epoch !== null, credentialOffered: credential !== '' });
     let ws;
+    let opened = false;
     try {
-      ws = new WebSocket(url, SUBPROTOCOL);
+      ws = new WebSocket(url, credential ? [SUBPROTOCOL, AUTH_PREFIX + base64url(new TextEncoder().encode(credential))] : SUBPROTOCOL);
     } catch (error) {
       this.setState('closed');
       this.emit('error', { code: 'connect_failed', message: String(error) });
@@ -89,6 +101,7 @@ export class RoomsClient {
     }
     this.ws = ws;
     ws.addEventListener('open', () => {
+      opened = true;
       if (this.ws === ws) this.emit('open', { protocol: ws.protocol, extensions: ws.extensions });
     });
     ws.addEventListener('message', (event) => {
@@ -100,18 +113,48 @@ export class RoomsClient {
       } catch {
         return this.emit('frame', { direction: 'in', type: 'text (not JSON)', data: event.data });
       }
-      this.emit('frame', { direction: 'in', type: frame && typeof frame.type === 'string' ? frame.type : '(no type)', data: event.data });
+      this.emit('frame', { direction: 'in', type: frame && typeof frame.type === 'string' ? frame.type : '(no type)', data: redact(event.data) });
       if (frame && typeof frame === 'object') this.handle(frame);
     });
     ws.addEventListener('close', (event) => {
       if (this.ws !== ws) return;
       this.ws = null;
       this.welcomed = false;
-      const retry = RETRY_CODES.has(event.code);
-      this.emit('close', { code: event.code, reason: event.reason, wasClean: event.wasClean, willRetry: retry });
-      if (retry) this.scheduleReconnect(event.code);
-      else this.setState('closed');
+      // Never opened: the server refused the upgrade (401/403/423/429...) or could not be reached.
+      // A browser hides which: the page's own server answering /healthz means a refusal.
+      if (!opened && event.code === 1006) return void this.refusedOrUnreachable(event, generation, credential !== '');
+      this.closed(event, RETRY_CODES.has(event.code), false, opened);
     });
+  }
+
+  closed(event, retry, refused, opened) {
+    this.emit('close', { code: event.code, reason: event.reason, wasClean: event.wasClean, willRetry: retry, opened, refused });
+    if (retry) this.scheduleReconnect(event.code);
+    else this.setState('closed');
+  }
+
+  async refusedOrUnreachable(event, generation, credentialOffered) {
+    const reachable = await this.serverReachable();
+    // Left, or connecting again, meanwhile: that attempt's answer is old news.
+    if (generation !== this.generation || this.state === 'idle') return;
+    if (!reachable) return this.closed(event, true, false, false);
+    this.closed(event, false, true, false);
+    this.emit('refused', { credentialOffered, reconnect: this.everWelcomed });
+  }
+
+  async serverReachable() {
+    if (!this.healthUrl) return false;
+    try {
+      const answer = await fetch(this.healthUrl, { cache: 'no-store' });
+      return answer.ok;
+    } catch {
+      return false;
+    }
+  }
+
+  currentCredential() {
+    const value = typeof this.credential === 'function' ? this.credential() : this.credential;
+    return typeof value === 'string' ? value : '';
   }
 
   /** Sends one chat message: 'sent', 'offline' (not connected) or 'too-big'. */
@@ -126,6 +169,29 @@ export class RoomsClient {
     return 'sent';
   }
 
+  /** Sends a command object, e.g. an owner's {type: 'lock'}: 'sent', 'offline' or 'too-big'. */
+  command(command) {
+    if (!command || typeof command !== 'object' || typeof command.type !== 'string') throw new TypeError('a command is an object with a string type');
+    return this.sendJson(JSON.stringify(command));
+  }
+
+  /** Sends one JSON text as it is (for frames this library does not know yet). */
+  sendJson(json) {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN || !this.welcomed) return 'offline';
+    if (new TextEncoder().encode(json).length > MAX_MESSAGE_BYTES) return 'too-big';
+    let type = '(no type)';
+    try {
+      const value = JSON.parse(json);
+      if (value && typeof value.type === 'string') type = value.type;
+    } catch {
+      type = 'text (not JSON)';
+    }
+    ws.send(json);
+    this.emit('frame', { direction: 'out', type, data: redact(json) });
+    return 'sent';
+  }
+
   /** Leaves for good: no reconnect. */
   close(code = 1000, reason = 'leaving') {
     clearTimeout(this.retryTimer);
@@ -133,6 +199,7 @@ export class RoomsClient {
     this.ws = null;
     if (ws && (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING)) ws.close(code, reason);
     this.welcomed = false;
+    this.generation += 1;
     if (this.watchNetwork) {
       window.removeEventListener('offline', this.onOffline);
       window.removeEventListener('online', this.onOnline);
@@ -150,7 +217,7 @@ export class RoomsClient {
     } catch {
       /* already closing */
     }
-    this.emit('close', { code: 4000, reason: 'the network went offline', wasClean: false, willRetry: true });
+    this.emit('close', { code: 4000, reason: 'the network went offline', wasClean: false, willRetry: true, opened: true, refused: false });
     this.scheduleReconnect(4000);
   }
 
@@ -206,7 +273,18 @@ export class RoomsClient {
         this.everWelcomed = true;
         this.attempt = 0;
         this.setState('open');
-        this.emit('welcome', { room: frame.room, you: frame.you, members: Array.isArray(frame.members) ? frame.members : [], epoch: this.epoch, seq, recovered, reconnected: again });
+        this.emit('welcome', {
+          room: frame.room,
+          you: frame.you,
+          members: Array.isArray(frame.members) ? frame.members : [],
+          epoch: this.epoch,
+          seq,
+          recovered,
+          reconnected: again,
+          protected: frame.protected === true,
+          role: frame.role === 'owner' ? 'owner' : 'member',
+          ...(typeof frame.ownerToken === 'string' ? { ownerToken: frame.ownerToken } : {}),
+        });
         if (resumed) this.emit('recovered', { recovered: recovered === true });
         break;
       }
@@ -235,12 +313,48 @@ export class RoomsClient {
       case 'left':
         if (typeof frame.name === 'string') this.emit(frame.type, { name: frame.name });
         break;
+      case 'room':
+        this.emit('room', { locked: frame.locked === true, protected: frame.protected === true });
+        break;
       case 'error':
         this.emit('error', { code: String(frame.code ?? 'error'), message: String(frame.message ?? '') });
         break;
       default:
         break;
     }
+  }
+}
+
+/** A copy of a frame's text for display, with the owner key and any secret hidden. */
+function redact(text) {
+  if (!text.includes('"ownerToken"') && !text.includes('"secret"')) return text;
+  try {
+    const value = JSON.parse(text);
+    if (value && typeof value === 'object') {
+      if (typeof value.ownerToken === 'string') value.ownerToken = '(hidden)';
+      if (typeof value.secret === 'string') value.secret = '(hidden)';
+      return JSON.stringify(value);
+    }
+  } catch {
+    /* not JSON: no fields to hide */
+  }
+  return text;
+}
+
+function base64url(bytes) {
+  let binary = '';
+  for (const b of bytes) binary += String.fromCharCode(b);
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/** http(s)://host/healthz of a ws(s):// base, for telling a refusal from an unreachable server. */
+function healthUrlFor(url) {
+  try {
+    const parsed = new URL(url);
+    parsed.protocol = parsed.protocol === 'wss:' ? 'https:' : 'http:';
+    return `${parsed.origin}/healthz`;
+  } catch {
+    return null;
   }
 }
 

@@ -152,7 +152,7 @@ export function watchErrors(page: Page): string[] {
     if (msg.type() !== 'error') return;
     const text = msg.text();
     if (/WebSocket connection to .* failed/.test(text)) return;
-    // The page asks /healthz whether the server is up after a failed join (public/access.js): expected while it is down.
+    // The client asks /healthz whether the server is up after a failed join (public/rooms-client.js): expected while it is down.
     if (/^Failed to load resource/.test(text) && msg.location().url.endsWith('/healthz')) return;
     errors.push(`console: ${text}`);
   });

@@ -259,8 +259,10 @@ test('the real public/ folder: page, script and style are served', async () => {
     assert.is(r.status, 200, asset);
     assert.ok(html.includes(asset.slice(1)), `index.html references ${asset}`);
   }
-  const js = readFileSync(join(pub, 'app.js'), 'utf8');
-  assert.not.match(js, /innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(|new Function/);
+  for (const file of ['app.js', 'rooms-client.js', 'access.js', 'access-page.js']) {
+    const js = readFileSync(join(pub, file), 'utf8');
+    assert.not.match(js, /innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(|new Function/, file);
+  }
 });
 
 test.run();
