@@ -171,7 +171,23 @@ export class ClusterDelivery implements RoomDelivery {
     return this.byKey.get(room.key)?.remote.total() ?? 0;
   }
 
-  // --- for the server
+  // --- for the server (and history)
+
+  /** The room's epoch and latest seq as last seen on its channel; null while not followed. */
+  sequence(room: Room): { epoch: string; seq: number } | null {
+    const followed = this.byKey.get(room.key);
+    return followed === undefined || followed.epoch === '' ? null : { epoch: followed.epoch, seq: followed.seq };
+  }
+
+  /** Rooms purged cluster-wide: their seq and epoch go, so a room created again starts a new epoch. */
+  forget(keys: readonly string[]): void {
+    if (!this.link.up || keys.length === 0) return;
+    const names = keys.flatMap((key) => {
+      const h = this.names.hash(key);
+      return [this.names.seq(h), this.names.epoch(h)];
+    });
+    void this.link.del(names).catch(() => undefined);
+  }
 
   health(): ClusterHealth {
     return { node: this.node, nodes: this.link.up ? this.nodes : 0, redis: this.link.up ? 'up' : 'down' };
@@ -306,7 +322,7 @@ export class ClusterDelivery implements RoomDelivery {
       if (!mine) this.stats.messagesIn++;
       if (followed.room.members.size === 0) return;
       const sender = mine ? (this.membersById.get(event.conn) ?? NOBODY) : NOBODY;
-      this.local.relay(followed.room, sender, { from: event.from, opcode: event.opcode, payload: event.payload, ts: event.ts });
+      this.local.relay(followed.room, sender, { from: event.from, opcode: event.opcode, payload: event.payload, ts: event.ts, seq: event.seq });
       return;
     }
     const outcome = followed.remote.onEvent(event.version, event.node, event.kind === 'presence' ? event.delta : 0, event.kind === 'presence' ? event.name : null);

@@ -122,6 +122,17 @@ export class RedisLink {
     }
   }
 
+  async del(keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return;
+    this.stats.roundTrips++;
+    try {
+      await this.cmd.del(...keys);
+    } catch (err) {
+      this.noteError(err);
+      throw err;
+    }
+  }
+
   async subscribe(channels: readonly string[]): Promise<void> {
     if (channels.length === 0) return;
     this.stats.roundTrips++;

@@ -15,6 +15,8 @@ export interface RoomMessage {
   /** For text, UTF-8 bytes; the same bytes go to raw members unchanged (CONTRACT.md, raw mode). */
   payload: Buffer;
   ts: number;
+  /** In a cluster, the room's seq given by Redis's sequencer (src/cluster); history assigns it in one process. */
+  seq?: number;
 }
 
 export interface RoomDelivery {
