@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import type { Redis } from 'ioredis';
 import { OP, RawClient, binary, destroyAllClients, sleep, text } from '../helpers/raw-client';
 import { type ServerProcess, stopAllServerProcesses } from '../helpers/server-process';
-import { getJson, joinJson, nextJson, nextOfType, randomCluster, randomRoom, redisClient, startNode } from './support';
+import { forgetCluster, getJson, joinJson, nextJson, nextOfType, randomCluster, randomRoom, redisClient, startNode } from './support';
 
 const cluster = randomCluster();
 let nodes: ServerProcess[] = [];
@@ -24,6 +24,7 @@ test.after.each(() => destroyAllClients());
 test.after(async () => {
   destroyAllClients();
   await stopAllServerProcesses();
+  await forgetCluster(cluster);
   redis.disconnect();
 });
 
