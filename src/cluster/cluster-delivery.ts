@@ -55,7 +55,17 @@ interface FollowedRoom {
   /** the room's epoch and latest seq as last published (for history) */
   epoch: string;
   seq: number;
+  /** a presence re-read waiting for the other nodes to settle (see SETTLE_MS) */
+  resync: NodeJS.Timeout | null;
 }
+
+/**
+ * How long a node waits before re-reading a room's presence after Redis came back
+ * or another node rebuilt its entries: long enough for every node to reconnect and
+ * rewrite its own (each retries within a second), so members present all along are
+ * not announced as left and then joined again.
+ */
+const SETTLE_MS = 2500;
 
 export class ClusterDelivery implements RoomDelivery {
   readonly node = randomBytes(8).toString('hex');
@@ -143,8 +153,9 @@ export class ClusterDelivery implements RoomDelivery {
 
   /** Null when the room can be joined now; otherwise subscribes (and reads presence) first. */
   attach(room: Room): Promise<void> | null {
-    if (!this.link.up) return null;
+    // Redis away: the join goes ahead now; the room is followed so that rebuild() subscribes it.
     const followed = this.follow(room);
+    if (!this.link.up) return null;
     if (followed.subscribed && followed.busy === null && !followed.remote.loading) return null;
     return this.reconcile(followed);
   }
@@ -239,7 +250,7 @@ export class ClusterDelivery implements RoomDelivery {
     let followed = this.byKey.get(room.key);
     if (followed === undefined || followed.room !== room) {
       const hash = this.names.hash(room.key);
-      followed = { room, hash, channel: this.names.channel(hash), subscribed: false, busy: null, remote: new RemotePresence(this.node), epoch: '', seq: 0 };
+      followed = { room, hash, channel: this.names.channel(hash), subscribed: false, busy: null, remote: new RemotePresence(this.node), epoch: '', seq: 0, resync: null };
       this.byKey.set(room.key, followed);
       this.byChannel.set(followed.channel, followed);
     }
@@ -326,11 +337,21 @@ export class ClusterDelivery implements RoomDelivery {
       return;
     }
     const outcome = followed.remote.onEvent(event.version, event.node, event.kind === 'presence' ? event.delta : 0, event.kind === 'presence' ? event.name : null);
-    if (!this.announce(followed, outcome) && followed.busy === null && followed.subscribed) {
+    if (!this.announce(followed, outcome)) this.rereadLater(followed);
+  }
+
+  /** Re-reads the room's presence after SETTLE_MS (once, however many reasons pile up meanwhile). */
+  private rereadLater(followed: FollowedRoom): void {
+    if (followed.resync !== null) return;
+    followed.resync = setTimeout(() => {
+      followed.resync = null;
+      if (!followed.subscribed || !this.link.up) return;
+      if (followed.busy !== null) return this.rereadLater(followed);
       followed.busy = this.readPresence(followed)
         .catch(() => undefined)
         .finally(() => (followed.busy = null));
-    }
+    }, SETTLE_MS);
+    followed.resync.unref();
   }
 
   // --- Redis coming and going
@@ -351,7 +372,8 @@ export class ClusterDelivery implements RoomDelivery {
       await this.link.subscribe(rooms.map((followed) => followed.channel));
       for (const followed of rooms) followed.subscribed = true;
       await this.syncPresence(rooms);
-      await Promise.all(rooms.map((followed) => this.readPresence(followed)));
+      // The others' entries are read once they have had time to rewrite them too.
+      for (const followed of rooms) this.rereadLater(followed);
     } catch {
       // Down again: the next 'up' starts over.
     }
@@ -384,6 +406,7 @@ export class ClusterDelivery implements RoomDelivery {
         // Reaped (a long pause) or Redis lost our entries: put our members back and tell the others.
         const rooms = [...this.byKey.values()].filter((followed) => followed.subscribed);
         await this.syncPresence(rooms);
+        for (const followed of rooms) this.rereadLater(followed);
       }
       const reaped = await this.link.run('reap', [this.names.nodes], [this.names.prefix]);
       if (Number(reaped) > 0) this.options.log('info', 'cluster_nodes_reaped', { nodes: Number(reaped) });

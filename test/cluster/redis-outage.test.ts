@@ -95,6 +95,10 @@ test('Redis stops: local relay goes on, degraded; back empty: relay, presence an
   const { client: d, welcome } = await joinJson(nodes[1]!.port, room, 'dan');
   assert.equal([...(welcome.members as string[])].sort(), ['ann', 'bob', 'cid', 'dan']);
   assert.equal(await nextJson(c), { type: 'joined', name: 'dan' });
+  // A room whose members all arrive during the outage: the nodes follow it once Redis is back.
+  const fresh = randomRoom('fresh');
+  const x = await RawClient.room(nodes[0]!.port, fresh, 'xia');
+  const y = await RawClient.room(nodes[1]!.port, fresh, 'yan');
 
   await startRedis();
   const took = await until(async () => (await health(nodes[0]!)).status === 'ok' && (await health(nodes[1]!)).status === 'ok', 'healthy again', 10_000);
@@ -114,6 +118,8 @@ test('Redis stops: local relay goes on, degraded; back empty: relay, presence an
   const epochAfter = await probe2.get(names.epoch(names.hash(room)));
   probe2.disconnect();
   assert.ok(epochAfter !== null && epochAfter !== epochBefore, 'a new epoch after the seq was lost');
+  x.send(text('fresh room, after the outage'));
+  assert.is((await y.message(5000)).payload.toString('utf8'), 'fresh room, after the outage');
   // Leaving crosses nodes again.
   await c.closeCleanly();
   assert.equal(await nextOfType(b, 'left', 5000), { type: 'left', name: 'cid' });
