@@ -15,6 +15,7 @@ import type { Room } from '../rooms/room';
 import { decodeChannelEvent, encodeMessageBody } from './envelope';
 import { ClusterNames } from './names';
 import { RedisLink, describeRedisUrl } from './redis-link';
+import { type ClusterHealth, type ClusterStats, type FollowedRoom, NOBODY, SETTLE_MS, ghost, renderClusterMetrics } from './followed-room';
 import { type EventOutcome, RemotePresence } from './remote-presence';
 
 export interface ClusterOptions {
@@ -26,46 +27,6 @@ export interface ClusterOptions {
   /** heartbeat period; a node silent for 4 periods is reaped (default 2000 ms) */
   heartbeatMs?: number;
 }
-
-export interface ClusterHealth {
-  node: string;
-  nodes: number;
-  redis: 'up' | 'down';
-}
-
-export interface ClusterStats {
-  messagesOut: number;
-  messagesIn: number;
-  localOnly: number;
-}
-
-/** A member who is not in any room: delivery "to everyone but it" is to everyone. */
-function ghost(name: string): RoomMember {
-  return { name, mode: 'raw', deflateWindowBits: 0, deliver() {} };
-}
-const NOBODY = ghost('');
-
-interface FollowedRoom {
-  room: Room;
-  hash: string;
-  channel: string;
-  subscribed: boolean;
-  busy: Promise<void> | null;
-  remote: RemotePresence;
-  /** the room's epoch and latest seq as last published (for history) */
-  epoch: string;
-  seq: number;
-  /** a presence re-read waiting for the other nodes to settle (see SETTLE_MS) */
-  resync: NodeJS.Timeout | null;
-}
-
-/**
- * How long a node waits before re-reading a room's presence after Redis came back
- * or another node rebuilt its entries: long enough for every node to reconnect and
- * rewrite its own (each retries within a second), so members present all along are
- * not announced as left and then joined again.
- */
-const SETTLE_MS = 2500;
 
 export class ClusterDelivery implements RoomDelivery {
   readonly node = randomBytes(8).toString('hex');
@@ -223,17 +184,7 @@ export class ClusterDelivery implements RoomDelivery {
   }
 
   metricsText(): string {
-    const s = this.link.stats;
-    const rows: Array<[string, 'counter' | 'gauge', string, number]> = [
-      ['rooms_cluster_messages_out_total', 'counter', 'Messages this node published to the cluster (once per message).', this.stats.messagesOut],
-      ['rooms_cluster_messages_in_total', 'counter', 'Messages from other nodes delivered here (once per message).', this.stats.messagesIn],
-      ['rooms_cluster_local_only_total', 'counter', 'Messages relayed to this node only because Redis was unreachable.', this.stats.localOnly],
-      ['rooms_cluster_redis_round_trips_total', 'counter', 'Commands sent to Redis.', s.roundTrips],
-      ['rooms_cluster_redis_errors_total', 'counter', 'Failed Redis connections and commands.', s.errors],
-      ['rooms_cluster_redis_up', 'gauge', 'Whether Redis is reachable (1) or not (0).', this.link.up ? 1 : 0],
-      ['rooms_cluster_nodes', 'gauge', 'Live nodes in the cluster, as of the last heartbeat.', this.health().nodes],
-    ];
-    return rows.map(([name, type, help, value]) => `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n${name} ${value}\n`).join('');
+    return renderClusterMetrics(this.stats, this.link.stats, this.link.up, this.health().nodes);
   }
 
   async close(): Promise<void> {
