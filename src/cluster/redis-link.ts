@@ -56,6 +56,8 @@ export class RedisLink {
       maxRetriesPerRequest: 0,
       autoResubscribe: false,
       connectTimeout: 2000,
+      // A Redis that accepts but does not answer (paused, overloaded) must not hold a join's 101 forever.
+      commandTimeout: 2000,
       // Back within about a second of Redis returning, never hammering it.
       retryStrategy: (times) => Math.min(100 * times, 1000),
       lazyConnect: true,

@@ -125,4 +125,20 @@ test('Redis stops: local relay goes on, degraded; back empty: relay, presence an
   assert.equal(await nextOfType(b, 'left', 5000), { type: 'left', name: 'cid' });
 });
 
+test('a Redis that stops answering (paused) does not hold a join or a local message', async () => {
+  const proc = redisProc!;
+  proc.kill('SIGSTOP');
+  try {
+    const room = randomRoom('paused');
+    const started = Date.now();
+    const a = await RawClient.room(nodes[0]!.port, room, 'ann', {});
+    const b = await RawClient.room(nodes[0]!.port, room, 'bob', {});
+    assert.ok(Date.now() - started < 8000, `joined in ${Date.now() - started} ms`);
+    a.send(text('while Redis sleeps'));
+    assert.is((await b.message(5000)).payload.toString('utf8'), 'while Redis sleeps');
+  } finally {
+    proc.kill('SIGCONT');
+  }
+});
+
 test.run();
