@@ -62,7 +62,8 @@ export class RedisLink {
       retryStrategy: (times) => Math.min(100 * times, 1000),
       lazyConnect: true,
     };
-    this.cmd = new Redis(url, { ...options, connectionName: 'rooms-cmd' });
+    // Commands issued in one turn (a burst of messages) leave in one write.
+    this.cmd = new Redis(url, { ...options, connectionName: 'rooms-cmd', enableAutoPipelining: true });
     this.sub = new Redis(url, { ...options, connectionName: 'rooms-sub' });
     for (const [name, script] of Object.entries(SCRIPTS)) this.cmd.defineCommand(name, { numberOfKeys: script.keys, lua: script.lua });
     this.cmd.defineCommand('countMembers', { lua: COUNT_MEMBERS });
