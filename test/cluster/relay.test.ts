@@ -200,4 +200,14 @@ test('a node killed without a goodbye: the others report its members left within
   assert.is(watcher.pending, 0, 'the left was reported once');
 });
 
+test('a node stopped gracefully (SIGTERM) says goodbye: its members are reported left by the time it has exited, not after the expiry', async () => {
+  const room = randomRoom();
+  const { client: watcher } = await joinJson(nodes[0]!.port, room, 'watcher');
+  await RawClient.room(nodes[1]!.port, room, 'leaving');
+  assert.equal(await nextJson(watcher), { type: 'joined', name: 'leaving' });
+  assert.is(await nodes[1]!.term(), 0);
+  assert.equal(await nextJson(watcher, 1000), { type: 'left', name: 'leaving' });
+  await nodes[1]!.restart();
+});
+
 test.run();
