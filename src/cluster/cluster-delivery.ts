@@ -15,6 +15,7 @@ import type { Room } from '../rooms/room';
 import { decodeChannelEvent, encodeMessageBody } from './envelope';
 import { ClusterNames } from './names';
 import { RedisLink, describeRedisUrl } from './redis-link';
+import { type ClusterHealth, type ClusterStats, type FollowedRoom, NOBODY, SETTLE_MS, ghost, renderClusterMetrics } from './followed-room';
 import { type EventOutcome, RemotePresence } from './remote-presence';
 
 export interface ClusterOptions {
@@ -25,36 +26,6 @@ export interface ClusterOptions {
   log: (level: 'info' | 'warn' | 'error', event: string, fields: Record<string, unknown>) => void;
   /** heartbeat period; a node silent for 4 periods is reaped (default 2000 ms) */
   heartbeatMs?: number;
-}
-
-export interface ClusterHealth {
-  node: string;
-  nodes: number;
-  redis: 'up' | 'down';
-}
-
-export interface ClusterStats {
-  messagesOut: number;
-  messagesIn: number;
-  localOnly: number;
-}
-
-/** A member who is not in any room: delivery "to everyone but it" is to everyone. */
-function ghost(name: string): RoomMember {
-  return { name, mode: 'raw', deflateWindowBits: 0, deliver() {} };
-}
-const NOBODY = ghost('');
-
-interface FollowedRoom {
-  room: Room;
-  hash: string;
-  channel: string;
-  subscribed: boolean;
-  busy: Promise<void> | null;
-  remote: RemotePresence;
-  /** the room's epoch and latest seq as last published (for history) */
-  epoch: string;
-  seq: number;
 }
 
 export class ClusterDelivery implements RoomDelivery {
@@ -143,8 +114,9 @@ export class ClusterDelivery implements RoomDelivery {
 
   /** Null when the room can be joined now; otherwise subscribes (and reads presence) first. */
   attach(room: Room): Promise<void> | null {
-    if (!this.link.up) return null;
+    // Redis away: the join goes ahead now; the room is followed so that rebuild() subscribes it.
     const followed = this.follow(room);
+    if (!this.link.up) return null;
     if (followed.subscribed && followed.busy === null && !followed.remote.loading) return null;
     return this.reconcile(followed);
   }
@@ -171,7 +143,23 @@ export class ClusterDelivery implements RoomDelivery {
     return this.byKey.get(room.key)?.remote.total() ?? 0;
   }
 
-  // --- for the server
+  // --- for the server (and history)
+
+  /** The room's epoch and latest seq as last seen on its channel; null while not followed. */
+  sequence(room: Room): { epoch: string; seq: number } | null {
+    const followed = this.byKey.get(room.key);
+    return followed === undefined || followed.epoch === '' ? null : { epoch: followed.epoch, seq: followed.seq };
+  }
+
+  /** Rooms purged cluster-wide: their seq and epoch go, so a room created again starts a new epoch. */
+  forget(keys: readonly string[]): void {
+    if (!this.link.up || keys.length === 0) return;
+    const names = keys.flatMap((key) => {
+      const h = this.names.hash(key);
+      return [this.names.seq(h), this.names.epoch(h)];
+    });
+    void this.link.del(names).catch(() => undefined);
+  }
 
   health(): ClusterHealth {
     return { node: this.node, nodes: this.link.up ? this.nodes : 0, redis: this.link.up ? 'up' : 'down' };
@@ -196,17 +184,7 @@ export class ClusterDelivery implements RoomDelivery {
   }
 
   metricsText(): string {
-    const s = this.link.stats;
-    const rows: Array<[string, 'counter' | 'gauge', string, number]> = [
-      ['rooms_cluster_messages_out_total', 'counter', 'Messages this node published to the cluster (once per message).', this.stats.messagesOut],
-      ['rooms_cluster_messages_in_total', 'counter', 'Messages from other nodes delivered here (once per message).', this.stats.messagesIn],
-      ['rooms_cluster_local_only_total', 'counter', 'Messages relayed to this node only because Redis was unreachable.', this.stats.localOnly],
-      ['rooms_cluster_redis_round_trips_total', 'counter', 'Commands sent to Redis.', s.roundTrips],
-      ['rooms_cluster_redis_errors_total', 'counter', 'Failed Redis connections and commands.', s.errors],
-      ['rooms_cluster_redis_up', 'gauge', 'Whether Redis is reachable (1) or not (0).', this.link.up ? 1 : 0],
-      ['rooms_cluster_nodes', 'gauge', 'Live nodes in the cluster, as of the last heartbeat.', this.health().nodes],
-    ];
-    return rows.map(([name, type, help, value]) => `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n${name} ${value}\n`).join('');
+    return renderClusterMetrics(this.stats, this.link.stats, this.link.up, this.health().nodes);
   }
 
   async close(): Promise<void> {
@@ -223,7 +201,7 @@ export class ClusterDelivery implements RoomDelivery {
     let followed = this.byKey.get(room.key);
     if (followed === undefined || followed.room !== room) {
       const hash = this.names.hash(room.key);
-      followed = { room, hash, channel: this.names.channel(hash), subscribed: false, busy: null, remote: new RemotePresence(this.node), epoch: '', seq: 0 };
+      followed = { room, hash, channel: this.names.channel(hash), subscribed: false, busy: null, remote: new RemotePresence(this.node), epoch: '', seq: 0, resync: null };
       this.byKey.set(room.key, followed);
       this.byChannel.set(followed.channel, followed);
     }
@@ -310,11 +288,21 @@ export class ClusterDelivery implements RoomDelivery {
       return;
     }
     const outcome = followed.remote.onEvent(event.version, event.node, event.kind === 'presence' ? event.delta : 0, event.kind === 'presence' ? event.name : null);
-    if (!this.announce(followed, outcome) && followed.busy === null && followed.subscribed) {
+    if (!this.announce(followed, outcome)) this.rereadLater(followed);
+  }
+
+  /** Re-reads the room's presence after SETTLE_MS (once, however many reasons pile up meanwhile). */
+  private rereadLater(followed: FollowedRoom): void {
+    if (followed.resync !== null) return;
+    followed.resync = setTimeout(() => {
+      followed.resync = null;
+      if (!followed.subscribed || !this.link.up) return;
+      if (followed.busy !== null) return this.rereadLater(followed);
       followed.busy = this.readPresence(followed)
         .catch(() => undefined)
         .finally(() => (followed.busy = null));
-    }
+    }, SETTLE_MS);
+    followed.resync.unref();
   }
 
   // --- Redis coming and going
@@ -335,7 +323,8 @@ export class ClusterDelivery implements RoomDelivery {
       await this.link.subscribe(rooms.map((followed) => followed.channel));
       for (const followed of rooms) followed.subscribed = true;
       await this.syncPresence(rooms);
-      await Promise.all(rooms.map((followed) => this.readPresence(followed)));
+      // The others' entries are read once they have had time to rewrite them too.
+      for (const followed of rooms) this.rereadLater(followed);
     } catch {
       // Down again: the next 'up' starts over.
     }
@@ -368,6 +357,7 @@ export class ClusterDelivery implements RoomDelivery {
         // Reaped (a long pause) or Redis lost our entries: put our members back and tell the others.
         const rooms = [...this.byKey.values()].filter((followed) => followed.subscribed);
         await this.syncPresence(rooms);
+        for (const followed of rooms) this.rereadLater(followed);
       }
       const reaped = await this.link.run('reap', [this.names.nodes], [this.names.prefix]);
       if (Number(reaped) > 0) this.options.log('info', 'cluster_nodes_reaped', { nodes: Number(reaped) });

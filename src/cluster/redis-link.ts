@@ -56,11 +56,14 @@ export class RedisLink {
       maxRetriesPerRequest: 0,
       autoResubscribe: false,
       connectTimeout: 2000,
+      // A Redis that accepts but does not answer (paused, overloaded) must not hold a join's 101 forever.
+      commandTimeout: 2000,
       // Back within about a second of Redis returning, never hammering it.
       retryStrategy: (times) => Math.min(100 * times, 1000),
       lazyConnect: true,
     };
-    this.cmd = new Redis(url, { ...options, connectionName: 'rooms-cmd' });
+    // Commands issued in one turn (a burst of messages) leave in one write.
+    this.cmd = new Redis(url, { ...options, connectionName: 'rooms-cmd', enableAutoPipelining: true });
     this.sub = new Redis(url, { ...options, connectionName: 'rooms-sub' });
     for (const [name, script] of Object.entries(SCRIPTS)) this.cmd.defineCommand(name, { numberOfKeys: script.keys, lua: script.lua });
     this.cmd.defineCommand('countMembers', { lua: COUNT_MEMBERS });
@@ -116,6 +119,17 @@ export class RedisLink {
     const fn = (this.cmd as unknown as { countMembers: (n: number, ...k: string[]) => Promise<number[]> }).countMembers;
     try {
       return await fn.call(this.cmd, keys.length, ...keys);
+    } catch (err) {
+      this.noteError(err);
+      throw err;
+    }
+  }
+
+  async del(keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return;
+    this.stats.roundTrips++;
+    try {
+      await this.cmd.del(...keys);
     } catch (err) {
       this.noteError(err);
       throw err;

@@ -15,7 +15,7 @@ export interface RoomMessage {
   /** For text, UTF-8 bytes; the same bytes go to raw members unchanged (CONTRACT.md, raw mode). */
   payload: Buffer;
   ts: number;
-  /** The room's sequence number of this message within its epoch (src/history); 0 until the registry assigns it. */
+  /** The room's sequence number within its epoch: history's in one process (src/history), Redis's sequencer in a cluster (src/cluster). */
   seq: number;
 }
 

@@ -409,6 +409,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     // Idle only when empty on every node: rooms with members elsewhere are not purged.
     void cluster.countMembers(registry.expiredRooms()).then((counts) => {
       const purged = registry.purgeExpired(new Set([...counts].filter(([, n]) => n > 0).map(([key]) => key)));
+      cluster.forget(purged);
       if (purged.length > 0) log.info('rooms_purged', { count: purged.length });
     });
   }, 60_000);

@@ -95,6 +95,10 @@ test('Redis stops: local relay goes on, degraded; back empty: relay, presence an
   const { client: d, welcome } = await joinJson(nodes[1]!.port, room, 'dan');
   assert.equal([...(welcome.members as string[])].sort(), ['ann', 'bob', 'cid', 'dan']);
   assert.equal(await nextJson(c), { type: 'joined', name: 'dan' });
+  // A room whose members all arrive during the outage: the nodes follow it once Redis is back.
+  const fresh = randomRoom('fresh');
+  const x = await RawClient.room(nodes[0]!.port, fresh, 'xia');
+  const y = await RawClient.room(nodes[1]!.port, fresh, 'yan');
 
   await startRedis();
   const took = await until(async () => (await health(nodes[0]!)).status === 'ok' && (await health(nodes[1]!)).status === 'ok', 'healthy again', 10_000);
@@ -114,9 +118,27 @@ test('Redis stops: local relay goes on, degraded; back empty: relay, presence an
   const epochAfter = await probe2.get(names.epoch(names.hash(room)));
   probe2.disconnect();
   assert.ok(epochAfter !== null && epochAfter !== epochBefore, 'a new epoch after the seq was lost');
+  x.send(text('fresh room, after the outage'));
+  assert.is((await y.message(5000)).payload.toString('utf8'), 'fresh room, after the outage');
   // Leaving crosses nodes again.
   await c.closeCleanly();
   assert.equal(await nextOfType(b, 'left', 5000), { type: 'left', name: 'cid' });
+});
+
+test('a Redis that stops answering (paused) does not hold a join or a local message', async () => {
+  const proc = redisProc!;
+  proc.kill('SIGSTOP');
+  try {
+    const room = randomRoom('paused');
+    const started = Date.now();
+    const a = await RawClient.room(nodes[0]!.port, room, 'ann', {});
+    const b = await RawClient.room(nodes[0]!.port, room, 'bob', {});
+    assert.ok(Date.now() - started < 8000, `joined in ${Date.now() - started} ms`);
+    a.send(text('while Redis sleeps'));
+    assert.is((await b.message(5000)).payload.toString('utf8'), 'while Redis sleeps');
+  } finally {
+    proc.kill('SIGCONT');
+  }
 });
 
 test.run();

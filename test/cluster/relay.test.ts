@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import type { Redis } from 'ioredis';
 import { OP, RawClient, binary, destroyAllClients, sleep, text } from '../helpers/raw-client';
 import { type ServerProcess, stopAllServerProcesses } from '../helpers/server-process';
-import { getJson, joinJson, nextJson, nextOfType, randomCluster, randomRoom, redisClient, startNode } from './support';
+import { forgetCluster, getJson, joinJson, nextJson, nextOfType, randomCluster, randomRoom, redisClient, startNode } from './support';
 
 const cluster = randomCluster();
 let nodes: ServerProcess[] = [];
@@ -24,6 +24,7 @@ test.after.each(() => destroyAllClients());
 test.after(async () => {
   destroyAllClients();
   await stopAllServerProcesses();
+  await forgetCluster(cluster);
   redis.disconnect();
 });
 
@@ -163,11 +164,17 @@ test('/healthz names the node and the cluster; /admin/rooms counts members on ev
   const a = await RawClient.room(nodes[0]!.port, room, 'ann');
   const b = await RawClient.room(nodes[1]!.port, room, 'bob');
   const c = await RawClient.room(nodes[2]!.port, room, 'cid');
-  const health = (await getJson(`${nodes[0]!.httpUrl}/healthz`)) as { status: string; cluster: { node: string; nodes: number; redis: string } };
+  type Health = { status: string; cluster: { node: string; nodes: number; redis: string } };
+  let health = (await getJson(`${nodes[0]!.httpUrl}/healthz`)) as Health;
   assert.is(health.status, 'ok');
   assert.is(health.cluster.redis, 'up');
   assert.match(health.cluster.node, /^[0-9a-f]{16}$/);
-  assert.ok(health.cluster.nodes >= 3, `nodes ${health.cluster.nodes}`);
+  // Counted at each heartbeat (every 2 s): the three nodes show by the next one.
+  for (const deadline = Date.now() + 5000; health.cluster.nodes < 3 && Date.now() < deadline; ) {
+    await sleep(200);
+    health = (await getJson(`${nodes[0]!.httpUrl}/healthz`)) as Health;
+  }
+  assert.is(health.cluster.nodes, 3);
   const rooms = (await getJson(`${nodes[1]!.httpUrl}/admin/rooms`, { Authorization: 'Bearer admin-token' })) as Array<{ room: string; members: number }>;
   assert.is(rooms.find((r) => r.room === room)?.members, 3);
   const metrics = await (await fetch(`${nodes[0]!.httpUrl}/metrics`)).text();
@@ -191,6 +198,16 @@ test('a node killed without a goodbye: the others report its members left within
   assert.equal(await nextJson(watcher), { type: 'joined', name: 'newcomer' });
   await sleep(200);
   assert.is(watcher.pending, 0, 'the left was reported once');
+});
+
+test('a node stopped gracefully (SIGTERM) says goodbye: its members are reported left by the time it has exited, not after the expiry', async () => {
+  const room = randomRoom();
+  const { client: watcher } = await joinJson(nodes[0]!.port, room, 'watcher');
+  await RawClient.room(nodes[1]!.port, room, 'leaving');
+  assert.equal(await nextJson(watcher), { type: 'joined', name: 'leaving' });
+  assert.is(await nodes[1]!.term(), 0);
+  assert.equal(await nextJson(watcher, 1000), { type: 'left', name: 'leaving' });
+  await nodes[1]!.restart();
 });
 
 test.run();

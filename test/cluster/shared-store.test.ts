@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis';
 import { RawClient, destroyAllClients } from '../helpers/raw-client';
 import { freshDatabase, type TestDatabase } from '../helpers/mariadb';
 import { type ServerProcess, stopAllServerProcesses } from '../helpers/server-process';
-import { getJson, joinJson, randomCluster, randomRoom, redisClient, startNode } from './support';
+import { forgetCluster, getJson, joinJson, randomCluster, randomRoom, redisClient, startNode } from './support';
 
 interface Summary {
   room: string;
@@ -35,6 +35,7 @@ test.before(async () => {
 test.after(async () => {
   destroyAllClients();
   await stopAllServerProcesses();
+  await forgetCluster(cluster);
   await db.drop();
   redis.disconnect();
 });
@@ -108,8 +109,7 @@ test('ROOM_STORE=redis: records under hashed names, back after kill -9 with owne
   const health = (await getJson(`${node.httpUrl}/healthz`)) as { store: { kind: string } };
   assert.is(health.store.kind, 'redis');
   await node.stop();
-  const leftovers = await redis.keys(`${storeCluster}*`);
-  if (leftovers.length > 0) await redis.del(...leftovers);
+  await forgetCluster(storeCluster);
 });
 
 test.run();

@@ -72,3 +72,18 @@ export async function getJson(url: string, headers: Record<string, string> = {})
   const res = await fetch(url, { headers });
   return res.json();
 }
+
+/** Deletes what a test cluster left in the shared Redis (its nodes were killed, nobody reaps them). */
+export async function forgetCluster(cluster: string, url = SHARED_REDIS): Promise<void> {
+  const redis = redisClient(url);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${cluster}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}

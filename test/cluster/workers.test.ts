@@ -10,11 +10,14 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { RawClient, destroyAllClients, text } from '../helpers/raw-client';
 import { runFailingStart, startServerProcess, stopAllServerProcesses } from '../helpers/server-process';
-import { SHARED_REDIS, getJson, joinJson, nextOfType, randomCluster, randomRoom } from './support';
+import { SHARED_REDIS, forgetCluster, getJson, joinJson, nextOfType, randomCluster, randomRoom } from './support';
+
+const cluster = randomCluster();
 
 test.after(async () => {
   destroyAllClients();
   await stopAllServerProcesses();
+  await forgetCluster(cluster);
 });
 
 test('WORKERS=2 without REDIS_URL is refused at start, saying why', async () => {
@@ -31,7 +34,7 @@ test('WORKERS=2 with the file store is refused at start, saying why', async () =
 
 test('WORKERS=2: two processes on one port relay and count as one; SIGTERM stops both with 1001 and exit 0', async () => {
   const server = await startServerProcess({
-    env: { WORKERS: '2', REDIS_URL: SHARED_REDIS, CLUSTER: randomCluster(), ROOM_STORE: 'redis', DATA_DIR: mkdtempSync(join(tmpdir(), 'rooms-w-')), LOG_LEVEL: 'warn' },
+    env: { WORKERS: '2', REDIS_URL: SHARED_REDIS, CLUSTER: cluster, ROOM_STORE: 'redis', DATA_DIR: mkdtempSync(join(tmpdir(), 'rooms-w-')), LOG_LEVEL: 'warn' },
   });
   await server.waitForLine('stderr', /2 workers ready/, 30_000);
   // The kernel hands connections to the workers in turn: both node ids answer.
