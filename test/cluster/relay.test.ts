@@ -170,7 +170,7 @@ test('/healthz names the node and the cluster; /admin/rooms counts members on ev
   assert.is(health.cluster.redis, 'up');
   assert.match(health.cluster.node, /^[0-9a-f]{16}$/);
   // Counted at each heartbeat (every 2 s): the three nodes show by the next one.
-  for (const deadline = Date.now() + 5000; health.cluster.nodes < 3 && Date.now() < deadline; ) {
+  for (const deadline = Date.now() + 10_000; health.cluster.nodes < 3 && Date.now() < deadline; ) {
     await sleep(200);
     health = (await getJson(`${nodes[0]!.httpUrl}/healthz`)) as Health;
   }
