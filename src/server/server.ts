@@ -20,10 +20,11 @@ import { ClusterDelivery } from '../cluster/cluster-delivery';
 import { roomStoreKind } from '../cluster/cluster-settings';
 import { createStore } from '../persistence/store';
 import type { RoomStore } from '../persistence/types';
-import { LocalDelivery } from '../rooms/delivery';
+import { LocalDelivery, jsonMessageBody } from '../rooms/delivery';
 import type { HistoryStore } from '../history/history-store';
 import { createServerHistory } from '../history/open-history';
-import { planReplay } from '../history/replay';
+import type { JoinView } from '../history/history-source';
+import { ClusterHistory } from '../cluster/cluster-history';
 import { welcomeFrame } from '../rooms/json-protocol';
 import type { Room } from '../rooms/room';
 import { RoomRegistry } from '../rooms/room-registry';
@@ -105,16 +106,20 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   // Recovery before accepting anyone: every stored room is back, empty, owner and creation time kept.
   const stored = await store.open();
   const compressionStats = new CompressionStats();
-  const serverHistory = createServerHistory(settings, (level, event, fields) => log[level](event, fields), options.historyStore);
+  // A cluster keeps history in Redis (src/cluster/cluster-history.ts); a node's own, for Redis outages, in memory only.
+  const serverHistory = createServerHistory(settings, (level, event, fields) => log[level](event, fields), settings.redisUrl ? null : options.historyStore);
+  let clusterHistory: ClusterHistory | null = null;
   const localDelivery = new LocalDelivery(compressionStats);
   // REDIS_URL: one node of a cluster (src/cluster); unset, the in-process delivery and nothing else.
   const cluster = settings.redisUrl
-    ? new ClusterDelivery(localDelivery, { redisUrl: settings.redisUrl, cluster: settings.cluster, keyTtlSeconds: Math.ceil(settings.roomRetentionMs / 1000) + 86_400, log: (level, event, fields) => log[level](event, fields) })
+    ? new ClusterDelivery(localDelivery, { redisUrl: settings.redisUrl, cluster: settings.cluster, keyTtlSeconds: Math.ceil(settings.roomRetentionMs / 1000) + 86_400, log: (level, event, fields) => log[level](event, fields), history: { size: settings.historySize, ttlMs: settings.historyTtlMs }, sequenceLocally: (room, message) => clusterHistory?.sequenceLocally(room, message) })
     : null;
   if (cluster !== null) await cluster.start();
+  clusterHistory = cluster !== null ? new ClusterHistory(cluster, serverHistory.history) : null;
   const registry = new RoomRegistry(store, cluster ?? localDelivery, {
     retentionMs: settings.roomRetentionMs,
     history: serverHistory.history,
+    ...(clusterHistory !== null ? { source: clusterHistory } : {}),
     ...(cluster !== null && store.read !== undefined ? { readBack: (key: string) => store.read!(key) } : {}),
   });
   const restored = registry.restore(stored);
@@ -304,7 +309,10 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     if (decision.endpoint === 'echo') return upgrade(socket, decision, null, rest.length > 0 ? [rest] : [], false);
     // Joining a room that exists needs no wait; creating one waits for its durable write.
     const room = registry.admitNow(decision.room);
-    if (room !== null && access.gate.passesWithoutCheck(room.access, decision.credential)) return upgrade(socket, decision, room, rest.length > 0 ? [rest] : [], false);
+    // A cluster reads the welcome's history from Redis: no view at once, so the admission path.
+    const view = room !== null ? registry.source.viewNow(room) : null;
+    if (room !== null && view !== null && access.gate.passesWithoutCheck(room.access, decision.credential)) return upgrade(socket, decision, room, rest.length > 0 ? [rest] : [], false, AS_MEMBER, view);
+    view?.done();
     void admitThenUpgrade(socket, decision, rest);
   }
 
@@ -333,6 +341,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       if (!grant.ok) break;
       admission = await registry.admit(decision.room, decision.name, grant.creates ?? undefined);
       if (!admission.ok || admission.created === (grant.creates !== null)) break;
+      admission.view.done();
       if (admission.created) {
         // Decided for a room that was closed meanwhile, and this join made a new one without its owner token.
         registry.closeRoom(admission.room);
@@ -345,27 +354,33 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     if (!admission.ok) return respond(socket, textResponse(503, admission.reason, { 'Retry-After': '5' }), true);
     if (admission.created && log.enabled('info')) log.info('room_created', { peer: remoteOf(socket) });
     if (socket.destroyed || stopping) {
+      admission.view.done();
       registry.release(admission.room);
       if (!socket.destroyed) respond(socket, textResponse(503, 'server is shutting down'), true);
       return;
     }
-    upgrade(socket, decision, admission.room, early, ended, grant);
+    upgrade(socket, decision, admission.room, early, ended, grant, admission.view);
   }
 
-  function upgrade(socket: ServerSocket, decision: Upgrade, room: Room | null, early: Buffer[], ended: boolean, grant: Granted = AS_MEMBER): void {
+  function upgrade(socket: ServerSocket, decision: Upgrade, room: Room | null, early: Buffer[], ended: boolean, grant: Granted = AS_MEMBER, view: JoinView | null = null): void {
     const mode = decision.protocol === null ? 'raw' : 'json';
     const deflate = settings.deflate ? negotiateDeflate(decision.extensions) : null;
     const peer = new WsPeer(socket, ctx, decision.name, mode, room, deflate?.params ?? null);
     peer.role = grant.role;
     peer.write(switchingProtocols(computeAcceptKey(decision.key), decision.protocol, deflate?.response ?? null));
-    if (room !== null) {
+    if (room !== null && view !== null) {
       registry.join(room, peer);
       // The owner token goes to the creator only, in this one frame.
       const extra = { protected: room.access.secretHash !== null, role: grant.role, ...(grant.ownerToken !== null ? { ownerToken: grant.ownerToken } : {}) };
-      // Read from the in-memory ring in this same turn: no live message can come between welcome, replay and the next relay.
-      const replay = planReplay(registry.history.of(room.key), mode, decision.resume ?? null, decision.history ?? null, Date.now());
+      // All in this turn: welcome, replay, then what came live after the view (a cluster's, read from Redis), then live.
+      const replay = view.plan(mode, decision.resume ?? null, decision.history ?? null, Date.now());
       if (mode === 'json') peer.conn.send(Opcode.Text, Buffer.from(welcomeFrame(room.key, peer.name, registry.memberNames(room), replay.welcome, extra)));
       for (const frame of replay.frames) peer.conn.send(frame.opcode, frame.payload);
+      for (const message of view.missed()) {
+        if (mode === 'raw') peer.conn.send(message.opcode, message.payload);
+        else peer.conn.send(Opcode.Text, jsonMessageBody(message));
+      }
+      view.done();
     }
     if (log.enabled('info')) log.info('connected', { peer: remoteOf(socket), endpoint: decision.endpoint, mode, deflate: deflate !== null });
     peer.start(early);
