@@ -29,6 +29,8 @@ export interface ClusterOptions {
   history?: { size: number; ttlMs: number };
   /** Gives a message relayed on this node only (Redis away) a seq of this node's own epoch (cluster-history.ts). */
   sequenceLocally?: (room: Room, message: RoomMessage) => void;
+  /** An owner command published by another node for a room followed here (cluster-room-control.ts). */
+  onControl?: (room: Room, json: string) => void;
 }
 
 /** A room's history as one Redis script read it for a joining member (cluster-history.ts builds the view). */
@@ -246,6 +248,17 @@ export class ClusterDelivery implements RoomDelivery {
     }
   }
 
+  /** An owner command to every node: `state` (JSON, or null) is written first, then `event` published. */
+  async publishControl(key: string, event: string, state: string | null): Promise<void> {
+    const h = this.names.hash(key);
+    await this.link.run('control', [this.names.access(h)], [this.names.channel(h), event, state ?? '', this.options.keyTtlSeconds]);
+  }
+
+  /** The room's access state as its owner last set it anywhere, or null (never changed, or expired). */
+  readAccess(key: string): Promise<string | null> {
+    return this.link.get(this.names.access(this.names.hash(key)));
+  }
+
   /** A closed or purged room: its seq, epoch and history go from Redis (best effort; they also expire). */
   dropHistory(key: string): void {
     if (!this.link.up) return;
@@ -381,6 +394,10 @@ export class ClusterDelivery implements RoomDelivery {
     if (followed === undefined) return;
     const event = decodeChannelEvent(raw);
     if (event === null) return;
+    if (event.kind === 'control') {
+      this.options.onControl?.(followed.room, event.json);
+      return;
+    }
     if (event.kind === 'mark') {
       followed.joins.get(event.token)?.marked();
       return;

@@ -5,7 +5,7 @@
 // ready again, so the cluster rebuilds what Redis forgot in one place.
 
 import { Redis, type RedisOptions } from 'ioredis';
-import { COUNT_MEMBERS, DROP_HISTORY, HEARTBEAT, JOIN_VIEW, PRESENCE_CHANGE, PRESENCE_SNAPSHOT, PRESENCE_SYNC, PUBLISH_MESSAGE, REAP } from './scripts';
+import { CONTROL, COUNT_MEMBERS, DROP_HISTORY, HEARTBEAT, JOIN_VIEW, PRESENCE_CHANGE, PRESENCE_SNAPSHOT, PRESENCE_SYNC, PUBLISH_MESSAGE, REAP } from './scripts';
 
 export interface LinkStats {
   roundTrips: number;
@@ -25,6 +25,7 @@ const SCRIPTS = {
   publishMessage: { lua: PUBLISH_MESSAGE, keys: 3 },
   joinView: { lua: JOIN_VIEW, keys: 3 },
   dropHistory: { lua: DROP_HISTORY, keys: 3 },
+  control: { lua: CONTROL, keys: 1 },
   presenceChange: { lua: PRESENCE_CHANGE, keys: 3 },
   presenceSync: { lua: PRESENCE_SYNC, keys: 3 },
   presenceSnapshot: { lua: PRESENCE_SNAPSHOT, keys: 2 },
@@ -118,6 +119,16 @@ export class RedisLink {
     const fn = (this.cmd as unknown as Record<string, (...a: Array<string | Buffer | number>) => Promise<Reply>>)[`${name}Buffer`]!;
     try {
       return await fn.call(this.cmd, ...keys, ...args);
+    } catch (err) {
+      this.noteError(err);
+      throw err;
+    }
+  }
+
+  async get(key: string): Promise<string | null> {
+    this.stats.roundTrips++;
+    try {
+      return await this.cmd.get(key);
     } catch (err) {
       this.noteError(err);
       throw err;

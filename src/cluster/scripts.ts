@@ -64,6 +64,18 @@ redis.call('PUBLISH', ARGV[1], 'j:' .. ARGV[3])
 return { epoch, seq, fresh, entries }
 `;
 
+/**
+ * KEYS: the room's access state. ARGV: channel, event, state ('' leaves it), ttl
+ * seconds. An owner command for every node: the state (what a node must admit
+ * by, or that the room was closed) is written before the event goes out, so a
+ * join anywhere that reads it after the owner heard back sees the change.
+ */
+export const CONTROL = `
+if ARGV[3] ~= '' then redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4]) end
+redis.call('PUBLISH', ARGV[1], 'c:' .. ARGV[2])
+return 1
+`;
+
 /** KEYS: seq, epoch, history list: a closed or purged room's history ends (a room made again starts a new epoch). */
 export const DROP_HISTORY = `
 return redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])

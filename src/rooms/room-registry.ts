@@ -272,6 +272,18 @@ export class RoomRegistry {
     return true;
   }
 
+  /**
+   * A room closed on another node of a cluster: it leaves this node's memory only
+   * (that node already removed it from the store and Redis). Its members are
+   * closed by the caller; their leaving touches nothing.
+   */
+  forget(room: Room): boolean {
+    if (this.rooms.get(room.key) !== room) return false;
+    this.rooms.delete(room.key);
+    this.history.removed(room.key);
+    return true;
+  }
+
   freeze(): void {
     this.frozen = true;
   }

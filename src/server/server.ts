@@ -25,6 +25,7 @@ import type { HistoryStore } from '../history/history-store';
 import { createServerHistory } from '../history/open-history';
 import type { JoinView } from '../history/history-source';
 import { ClusterHistory } from '../cluster/cluster-history';
+import { ClusterRoomControl } from '../cluster/cluster-room-control';
 import { welcomeFrame } from '../rooms/json-protocol';
 import type { Room } from '../rooms/room';
 import { RoomRegistry } from '../rooms/room-registry';
@@ -109,10 +110,11 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   // A cluster keeps history in Redis (src/cluster/cluster-history.ts); a node's own, for Redis outages, in memory only.
   const serverHistory = createServerHistory(settings, (level, event, fields) => log[level](event, fields), settings.redisUrl ? null : options.historyStore);
   let clusterHistory: ClusterHistory | null = null;
+  let clusterControl: ClusterRoomControl | null = null;
   const localDelivery = new LocalDelivery(compressionStats);
   // REDIS_URL: one node of a cluster (src/cluster); unset, the in-process delivery and nothing else.
   const cluster = settings.redisUrl
-    ? new ClusterDelivery(localDelivery, { redisUrl: settings.redisUrl, cluster: settings.cluster, keyTtlSeconds: Math.ceil(settings.roomRetentionMs / 1000) + 86_400, log: (level, event, fields) => log[level](event, fields), history: { size: settings.historySize, ttlMs: settings.historyTtlMs }, sequenceLocally: (room, message) => clusterHistory?.sequenceLocally(room, message) })
+    ? new ClusterDelivery(localDelivery, { redisUrl: settings.redisUrl, cluster: settings.cluster, keyTtlSeconds: Math.ceil(settings.roomRetentionMs / 1000) + 86_400, log: (level, event, fields) => log[level](event, fields), history: { size: settings.historySize, ttlMs: settings.historyTtlMs }, sequenceLocally: (room, message) => clusterHistory?.sequenceLocally(room, message), onControl: (room, json) => clusterControl?.onControl(room, json) })
     : null;
   if (cluster !== null) await cluster.start();
   clusterHistory = cluster !== null ? new ClusterHistory(cluster, serverHistory.history) : null;
@@ -130,7 +132,9 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   const metrics = new Metrics();
   const peers = new Set<WsPeer>();
   const trace = settings.traceFrames ? (options.traceTo ?? ((line: string) => process.stderr.write(`${line}\n`))) : null;
-  const ownerCommands = access.attach(registry);
+  // A cluster carries owner commands to every node (src/cluster/cluster-room-control.ts).
+  clusterControl = cluster !== null ? new ClusterRoomControl(cluster, registry, store.read !== undefined ? (key: string) => store.read!(key) : undefined) : null;
+  const ownerCommands = access.attach(registry, clusterControl ?? undefined);
   const ctx: PeerContext = { settings, metrics, log, batcher: new WriteBatcher(), registry, peers, trace, compressionStats, ownerCommands };
   const startedAt = Date.now();
   const publicDir = options.publicDir ?? DEFAULT_PUBLIC_DIR;
@@ -335,6 +339,8 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     // closed meanwhile (a secret check takes tens of ms) it is made again.
     let grant: AccessGrant = AS_MEMBER;
     let admission: Awaited<ReturnType<RoomRegistry['admit']>> = { ok: false, reason: 'the room changed while you joined; try again' };
+    // A cluster: decided by the owner's latest state, wherever it was set.
+    if (clusterControl !== null) await clusterControl.refresh(decision.room);
     for (let attempt = 0; attempt < 3; attempt++) {
       const existing = registry.get(decision.room);
       grant = await access.gate.decide({ room: decision.room, name: decision.name, credential: decision.credential, address }, existing?.access ?? null);
