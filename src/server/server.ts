@@ -157,7 +157,9 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       return renderPrometheus({ metrics, connections: peers.size, rooms: registry.size, roomMembers, compression: compressionStats, store: { kind: health.kind, up: health.state === 'up', pendingWrites: health.pendingWrites, errors: health.errors } }) + (cluster?.metricsText() ?? '');
     },
     rooms: () => (cluster === null ? registry.summaries() : registry.summariesCounted((rooms) => cluster.countMembers(rooms))),
-    closeRoom: (key: string) => {
+    closeRoom: async (key: string) => {
+      // A cluster node may not hold a room made on another node: it is read from the shared store first.
+      if (clusterControl !== null) await clusterControl.refresh(key);
       const room = registry.get(key);
       return room !== undefined && ownerCommands.closeRoom(room);
     },

@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import { destroyAllClients, sleep } from '../helpers/raw-client';
 import { type ServerProcess, stopAllServerProcesses } from '../helpers/server-process';
 import { attempt, jsonMember, rawMember, refusal } from '../access/support';
+import { ClusterNames } from '../../src/cluster/names';
 import { randomCluster, randomRoom, redisClient, startNode } from './support';
 
 const cluster = randomCluster();
@@ -94,23 +95,31 @@ test('close_room on A closes members on B and C with 4002 and deletes the room a
   assert.is((await c.expectClose(4002)).reason, 'room closed by its owner');
   await owner.client.expectClose(4002);
   await sleep(100);
+  const names = new ClusterNames(cluster);
+  const h = names.hash(room);
   const redis = redisClient();
-  const left = await redis.keys(`${cluster}:[hse]:*`);
+  const left = await redis.exists(names.history(h), names.seq(h), names.epoch(h), `${cluster}:room:${h}`);
   redis.disconnect();
-  // Other tests' rooms may still have theirs; this one's are gone: a new room under its key starts afresh.
-  const anew = await jsonMember(port(B), room, 'newcomer', {});
-  assert.is(anew.welcome.role, 'owner');
-  assert.is(anew.welcome.seq, 0);
-  assert.ok(Array.isArray(left));
+  assert.is(left, 0, "the room's history, seq, epoch and record are gone from Redis");
+  // A new room under its key starts afresh, on any node.
+  const anew = await jsonMember(port(B), room, 'newcomer');
+  assert.equal([anew.welcome.role, anew.welcome.seq], ['owner', 0]);
 });
 
-test('DELETE /admin/rooms/KEY on B closes the room on every node', async () => {
+test('DELETE /admin/rooms/KEY on B or C closes the room on every node', async () => {
   const room = randomRoom();
   const owner = await jsonMember(port(A), room, 'ada');
-  await jsonMember(port(B), room, 'bob');
+  const bob = await jsonMember(port(B), room, 'bob');
   const res = await fetch(`${nodes[B]!.httpUrl}/admin/rooms/${encodeURIComponent(room)}`, { method: 'DELETE', headers: { Authorization: 'Bearer admin-token' } });
   assert.is(res.status, 200);
   assert.is((await owner.client.expectClose(4002)).reason, 'room closed by its owner');
+  await bob.client.expectClose(4002);
+  // C never had a member there: it finds the room in the shared store.
+  const other = randomRoom();
+  const ada = await jsonMember(port(A), other, 'ada');
+  const viaC = await fetch(`${nodes[C]!.httpUrl}/admin/rooms/${encodeURIComponent(other)}`, { method: 'DELETE', headers: { Authorization: 'Bearer admin-token' } });
+  assert.is(viaC.status, 200);
+  assert.is((await ada.client.expectClose(4002)).reason, 'room closed by its owner');
 });
 
 test.run();
