@@ -52,7 +52,9 @@ export class ClusterRoomControl implements RoomControl {
   /** A command another node published, for a room this node follows. */
   onControl(room: Room, json: string): void {
     const event = parse<ControlEvent>(json);
-    if (event === null || event.node === this.delivery.node || event.createdAt !== room.createdAt) return;
+    if (event === null || event.node === this.delivery.node) return;
+    // A shared store gives every node the same creation time; per-node stores do not, and then any event for the key counts.
+    if (this.read !== undefined && event.createdAt !== room.createdAt) return;
     if (this.registry.get(room.key) !== room) return;
     switch (event.op) {
       case 'kick':

@@ -163,7 +163,13 @@ test('/healthz names the node and the cluster; /admin/rooms counts members on ev
   const a = await RawClient.room(nodes[0]!.port, room, 'ann');
   const b = await RawClient.room(nodes[1]!.port, room, 'bob');
   const c = await RawClient.room(nodes[2]!.port, room, 'cid');
-  const health = (await getJson(`${nodes[0]!.httpUrl}/healthz`)) as { status: string; cluster: { node: string; nodes: number; redis: string } };
+  type Health = { status: string; cluster: { node: string; nodes: number; redis: string } };
+  // `nodes` is as of the node's last heartbeat (every 2 s): right after a start it may not count the others yet.
+  let health = (await getJson(`${nodes[0]!.httpUrl}/healthz`)) as Health;
+  for (let i = 0; i < 30 && health.cluster.nodes < 3; i++) {
+    await sleep(200);
+    health = (await getJson(`${nodes[0]!.httpUrl}/healthz`)) as Health;
+  }
   assert.is(health.status, 'ok');
   assert.is(health.cluster.redis, 'up');
   assert.match(health.cluster.node, /^[0-9a-f]{16}$/);
