@@ -170,9 +170,10 @@ test('room: ws members in JSON mode and in raw mode hear each other', async () =
   const jay = await member('interop-json', 'jay', 'rooms.v1.json');
   assert.is(jay.protocol, 'rooms.v1.json');
   const jayBox = inbox(jay);
-  const { ownerToken, ...welcome } = JSON.parse((await jayBox.next()).data.toString()) as { ownerToken: unknown };
-  assert.equal(welcome, { type: 'welcome', room: 'interop-json', you: 'jay', members: ['jay'], protected: false, role: 'owner' });
+  const { ownerToken, epoch, ...welcome } = JSON.parse((await jayBox.next()).data.toString()) as { ownerToken: unknown; epoch: unknown };
+  assert.equal(welcome, { type: 'welcome', room: 'interop-json', you: 'jay', members: ['jay'], protected: false, role: 'owner', seq: 0 });
   assert.type(ownerToken, 'string');
+  assert.type(epoch, 'string');
   const rae = await member('interop-json', 'rae');
   assert.is(rae.protocol, '', 'no subprotocol offered, none selected');
   const raeBox = inbox(rae);
