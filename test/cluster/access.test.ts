@@ -83,6 +83,19 @@ test('the owner token works on another node, and its commands act everywhere', a
   assert.is((await refusal(port(A), room, 'late')).status, 423);
 });
 
+test('the owner token and the secret survive a kill -9 of the node that made the room (ROOM_STORE=redis)', async () => {
+  const room = randomRoom();
+  const first = await jsonMember(port(C), room, 'ada', { bearer: 'kept-secret' });
+  const token = String(first.welcome.ownerToken);
+  first.client.destroy();
+  await sleep(200);
+  await nodes[C]!.kill9();
+  await nodes[C]!.restart();
+  assert.is((await refusal(port(C), room, 'x')).status, 401);
+  const again = await jsonMember(port(C), room, 'ada', { bearer: token });
+  assert.equal([again.welcome.role, again.welcome.protected], ['owner', true]);
+});
+
 test('close_room on A closes members on B and C with 4002 and deletes the room and its history everywhere', async () => {
   const room = randomRoom();
   const owner = await jsonMember(port(A), room, 'ada');
