@@ -3,6 +3,7 @@
 // Built before the server listens, so bad token settings stop the start.
 
 import { type HttpResponse, textResponse } from '../handshake/http-response';
+import type { JoinView } from '../history/history-source';
 import type { Room } from '../rooms/room';
 import type { Logger } from '../server/logger';
 import type { RoomRegistry } from '../rooms/room-registry';
@@ -12,7 +13,8 @@ import { LocalRoomControl, type RoomControl } from './room-control';
 import { OwnerCommands } from './owner-commands';
 import { SecretHasher } from './secret-hash';
 
-export type AccessAdmission = { ok: true; room: Room; created: boolean; grant: Granted } | { ok: false; response: HttpResponse };
+/** `view`: the room's history as the joining member will see it; the caller must call `view.done()`. */
+export type AccessAdmission = { ok: true; room: Room; created: boolean; grant: Granted; view: JoinView } | { ok: false; response: HttpResponse };
 
 const CHANGED = 'the room changed while you joined; try again';
 
@@ -50,7 +52,8 @@ export class AccessControl {
       if (!grant.ok) return grant;
       const admission = await registry.admit(join.room, join.name, grant.creates ?? undefined);
       if (!admission.ok) return { ok: false, response: textResponse(503, admission.reason, { 'Retry-After': '5' }) };
-      if (admission.created === (grant.creates !== null)) return { ok: true, room: admission.room, created: admission.created, grant };
+      if (admission.created === (grant.creates !== null)) return { ok: true, room: admission.room, created: admission.created, grant, view: admission.view };
+      admission.view.done();
       // Decided for a room that was closed meanwhile: this join made a new one without an owner token.
       if (admission.created) registry.closeRoom(admission.room);
     }

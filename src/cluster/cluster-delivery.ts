@@ -15,7 +15,7 @@ import type { Room } from '../rooms/room';
 import { decodeChannelEvent, encodeMessageBody } from './envelope';
 import { ClusterNames } from './names';
 import { RedisLink, describeRedisUrl } from './redis-link';
-import { type ClusterHealth, type ClusterStats, type FollowedRoom, NOBODY, SETTLE_MS, ghost, renderClusterMetrics } from './followed-room';
+import { type ClusterHealth, type ClusterStats, type FollowedRoom, type JoinWait, NOBODY, SETTLE_MS, ghost, renderClusterMetrics } from './followed-room';
 import { type EventOutcome, RemotePresence } from './remote-presence';
 
 export interface ClusterOptions {
@@ -26,7 +26,24 @@ export interface ClusterOptions {
   log: (level: 'info' | 'warn' | 'error', event: string, fields: Record<string, unknown>) => void;
   /** heartbeat period; a node silent for 4 periods is reaped (default 2000 ms) */
   heartbeatMs?: number;
+  /** HISTORY_SIZE and HISTORY_TTL: the room's history list in Redis (size 0 keeps none) */
+  history?: { size: number; ttlMs: number };
+  /** Gives a message relayed on this node only (Redis away) a seq of this node's own epoch (cluster-history.ts). */
+  sequenceLocally?: (room: Room, message: RoomMessage) => void;
+  /** An owner command published by another node for a room followed here (cluster-room-control.ts). */
+  onControl?: (room: Room, json: string) => void;
 }
+
+/** A room's history as one Redis script read it for a joining member (cluster-history.ts builds the view). */
+export interface ClusterJoinState {
+  epoch: string;
+  seq: number;
+  entries: RoomMessage[];
+  /** Live messages that came after the read, until done(). */
+  missed(): RoomMessage[];
+  done(): void;
+}
+
 
 export class ClusterDelivery implements RoomDelivery {
   readonly node = randomBytes(8).toString('hex');
@@ -40,6 +57,7 @@ export class ClusterDelivery implements RoomDelivery {
   private readonly membersById = new Map<number, RoomMember>();
   private nextMemberId = 1;
   private epochs = 0;
+  private marks = 0;
   private epochCandidate: string;
   private nodes = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -74,13 +92,14 @@ export class ClusterDelivery implements RoomDelivery {
     const followed = this.byKey.get(room.key);
     if (followed === undefined || !followed.subscribed || !this.link.up) {
       this.stats.localOnly++;
+      this.options.sequenceLocally?.(room, message);
       return this.local.relay(room, sender, message);
     }
     const body = encodeMessageBody({ node: this.node, conn: this.memberIds.get(sender) ?? 0, opcode: message.opcode, ts: message.ts, from: message.from, payload: message.payload });
     this.stats.messagesOut++;
     const candidate = this.epochCandidate;
     this.link
-      .run('publishMessage', [this.names.seq(followed.hash), this.names.epoch(followed.hash)], [followed.channel, candidate, body, this.options.keyTtlSeconds])
+      .run('publishMessage', [this.names.seq(followed.hash), this.names.epoch(followed.hash), this.names.history(followed.hash)], [followed.channel, candidate, body, this.options.keyTtlSeconds, this.options.history?.size ?? 0, Math.max(1, this.options.history?.ttlMs ?? 1)])
       .then(
         (reply) => {
           // The candidate became a room's epoch: never offer it again.
@@ -89,6 +108,7 @@ export class ClusterDelivery implements RoomDelivery {
         () => {
           // Not published (Redis went away): this node's members still get it.
           this.stats.localOnly++;
+          this.options.sequenceLocally?.(room, message);
           if (room.members.size > 0) this.local.relay(room, sender, message);
         },
       );
@@ -143,23 +163,75 @@ export class ClusterDelivery implements RoomDelivery {
     return this.byKey.get(room.key)?.remote.total() ?? 0;
   }
 
-  // --- for the server (and history)
+  // --- history (cluster-history.ts)
 
-  /** The room's epoch and latest seq as last seen on its channel; null while not followed. */
-  sequence(room: Room): { epoch: string; seq: number } | null {
+  /**
+   * After attach(): the room's epoch, latest seq and kept messages from Redis, and
+   * the live messages that reach this node after that read until done(). The read
+   * publishes a marker on the room's channel; messages before the marker were in
+   * the read or older, those after it are collected. Null when Redis cannot answer
+   * (the caller answers from this node's own history).
+   */
+  async joinState(room: Room, timeoutMs = 2000): Promise<ClusterJoinState | null> {
     const followed = this.byKey.get(room.key);
-    return followed === undefined || followed.epoch === '' ? null : { epoch: followed.epoch, seq: followed.seq };
+    if (followed === undefined || !followed.subscribed || !this.link.up) return null;
+    const token = `${this.node}${(this.marks++).toString(36)}`;
+    let marked!: () => void;
+    const markSeen = new Promise<boolean>((resolve) => (marked = () => resolve(true)));
+    // Collecting from before the read: messages after it may reach us before its reply does.
+    const wait: JoinWait = { collected: [], marked };
+    followed.joins.set(token, wait);
+    const candidate = this.epochCandidate;
+    try {
+      const reply = (await this.link.runBuffer('joinView', [this.names.seq(followed.hash), this.names.epoch(followed.hash), this.names.history(followed.hash)], [followed.channel, candidate, token, this.options.keyTtlSeconds])) as [Buffer, number, number, Buffer[]];
+      const [epochBytes, seq, fresh, raw] = reply;
+      if (Number(fresh) === 1 && this.epochCandidate === candidate) this.epochCandidate = this.newEpoch();
+      let timer: NodeJS.Timeout | undefined;
+      const seen = await Promise.race([markSeen, new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)))]);
+      clearTimeout(timer);
+      if (!seen) {
+        followed.joins.delete(token);
+        return null;
+      }
+      const epoch = epochBytes.toString('latin1');
+      const entries: RoomMessage[] = [];
+      for (const bytes of raw) {
+        const event = decodeChannelEvent(bytes);
+        if (event?.kind === 'message' && event.epoch === epoch) entries.push({ from: event.from, opcode: event.opcode, payload: event.payload, ts: event.ts, seq: event.seq });
+      }
+      const top = Number(seq);
+      return {
+        epoch,
+        seq: top,
+        entries,
+        missed: () => wait.collected.filter((message) => message.seq > top),
+        done: () => followed.joins.delete(token),
+      };
+    } catch {
+      followed.joins.delete(token);
+      return null;
+    }
   }
 
-  /** Rooms purged cluster-wide: their seq and epoch go, so a room created again starts a new epoch. */
-  forget(keys: readonly string[]): void {
-    if (!this.link.up || keys.length === 0) return;
-    const names = keys.flatMap((key) => {
-      const h = this.names.hash(key);
-      return [this.names.seq(h), this.names.epoch(h)];
-    });
-    void this.link.del(names).catch(() => undefined);
+  /** An owner command to every node: `state` (JSON, or null) is written first, then `event` published. */
+  async publishControl(key: string, event: string, state: string | null): Promise<void> {
+    const h = this.names.hash(key);
+    await this.link.run('control', [this.names.access(h)], [this.names.channel(h), event, state ?? '', this.options.keyTtlSeconds]);
   }
+
+  /** The room's access state as its owner last set it anywhere, or null (never changed, or expired). */
+  readAccess(key: string): Promise<string | null> {
+    return this.link.get(this.names.access(this.names.hash(key)));
+  }
+
+  /** A closed or purged room: its seq, epoch and history go from Redis (best effort; they also expire). */
+  dropHistory(key: string): void {
+    if (!this.link.up) return;
+    const h = this.names.hash(key);
+    this.link.run('dropHistory', [this.names.seq(h), this.names.epoch(h), this.names.history(h)], []).catch(() => undefined);
+  }
+
+  // --- for the server
 
   health(): ClusterHealth {
     return { node: this.node, nodes: this.link.up ? this.nodes : 0, redis: this.link.up ? 'up' : 'down' };
@@ -201,7 +273,7 @@ export class ClusterDelivery implements RoomDelivery {
     let followed = this.byKey.get(room.key);
     if (followed === undefined || followed.room !== room) {
       const hash = this.names.hash(room.key);
-      followed = { room, hash, channel: this.names.channel(hash), subscribed: false, busy: null, remote: new RemotePresence(this.node), epoch: '', seq: 0, resync: null };
+      followed = { room, hash, channel: this.names.channel(hash), subscribed: false, busy: null, remote: new RemotePresence(this.node), resync: null, joins: new Map() };
       this.byKey.set(room.key, followed);
       this.byChannel.set(followed.channel, followed);
     }
@@ -277,14 +349,23 @@ export class ClusterDelivery implements RoomDelivery {
     if (followed === undefined) return;
     const event = decodeChannelEvent(raw);
     if (event === null) return;
+    if (event.kind === 'control') {
+      this.options.onControl?.(followed.room, event.json);
+      return;
+    }
+    if (event.kind === 'mark') {
+      followed.joins.get(event.token)?.marked();
+      return;
+    }
     if (event.kind === 'message') {
-      followed.epoch = event.epoch;
-      followed.seq = event.seq;
       const mine = event.node === this.node;
       if (!mine) this.stats.messagesIn++;
+      const message: RoomMessage = { from: event.from, opcode: event.opcode, payload: event.payload, ts: event.ts, seq: event.seq };
+      // Members still being welcomed get it after their replay (their view is older than this message, or it is skipped by seq).
+      for (const wait of followed.joins.values()) wait.collected.push(message);
       if (followed.room.members.size === 0) return;
       const sender = mine ? (this.membersById.get(event.conn) ?? NOBODY) : NOBODY;
-      this.local.relay(followed.room, sender, { from: event.from, opcode: event.opcode, payload: event.payload, ts: event.ts, seq: event.seq });
+      this.local.relay(followed.room, sender, message);
       return;
     }
     const outcome = followed.remote.onEvent(event.version, event.node, event.kind === 'presence' ? event.delta : 0, event.kind === 'presence' ? event.name : null);

@@ -4,7 +4,9 @@
 //   node id (16 ASCII hex) | connection id (u32) | opcode (u8) | ts (f64) |
 //   name length (u16) | name (UTF-8) | payload (raw bytes, never base64)
 // Presence changes are text: "p:VERSION:NODE:DELTA:NAME" (DELTA +n joined, -n left),
-// and a node that rebuilt its presence says "s:VERSION:NODE".
+// and a node that rebuilt its presence says "s:VERSION:NODE". A joining member's
+// history view is followed by "j:TOKEN", which only the node that read it heeds.
+// An owner command for every node is "c:" + JSON (cluster-room-control.ts).
 
 import type { DataOpcode } from '../frames/opcodes';
 
@@ -22,7 +24,9 @@ export interface MessageBody {
 export type ChannelEvent =
   | ({ kind: 'message'; seq: number; epoch: string } & MessageBody)
   | { kind: 'presence'; version: number; node: string; delta: number; name: string }
-  | { kind: 'sync'; version: number; node: string };
+  | { kind: 'sync'; version: number; node: string }
+  | { kind: 'mark'; token: string }
+  | { kind: 'control'; json: string };
 
 const FIXED = NODE_ID_LENGTH + 4 + 1 + 8 + 2;
 
@@ -67,6 +71,8 @@ export function decodeChannelEvent(raw: Buffer): ChannelEvent | null {
     return { kind: 'message', seq, epoch, node, conn, opcode: opcode as DataOpcode, ts, from, payload };
   }
   const text = raw.toString('utf8');
+  if (kind === 0x6a /* j */) return { kind: 'mark', token: text.slice(2) };
+  if (kind === 0x63 /* c */) return { kind: 'control', json: text.slice(2) };
   if (kind === 0x70 /* p */) {
     const m = /^p:(\d+):([0-9a-f]{16}):(-?\d+):([^]+)$/.exec(text);
     if (m === null) return null;

@@ -3,6 +3,7 @@
 // member used to deliver to "everyone" (presence of remote members, messages
 // whose sender is on another node).
 
+import type { RoomMessage } from '../rooms/delivery';
 import type { RoomMember } from '../rooms/member';
 import type { Room } from '../rooms/room';
 import type { LinkStats } from './redis-link';
@@ -33,11 +34,16 @@ export interface FollowedRoom {
   subscribed: boolean;
   busy: Promise<void> | null;
   remote: RemotePresence;
-  /** the room's epoch and latest seq as last published (for history) */
-  epoch: string;
-  seq: number;
   /** a presence re-read waiting for the other nodes to settle (see SETTLE_MS) */
   resync: NodeJS.Timeout | null;
+  /** joining members' reads in progress, by marker token */
+  joins: Map<string, JoinWait>;
+}
+
+/** A joining member's read: live messages are collected until its marker shows which came after the read. */
+export interface JoinWait {
+  collected: RoomMessage[];
+  marked: () => void;
 }
 
 /**

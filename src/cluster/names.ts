@@ -39,6 +39,16 @@ export class ClusterNames {
     return `${this.cluster}:e:${h}`;
   }
 
+  /** list: the room's latest messages as published (seq and epoch included), trimmed to HISTORY_SIZE */
+  history(h: string): string {
+    return `${this.cluster}:h:${h}`;
+  }
+
+  /** string: the room's access state as its owner last set it (JSON), or that it was closed */
+  access(h: string): string {
+    return `${this.cluster}:a:${h}`;
+  }
+
   /** hash: node id + member name -> how many connections of that name the node has */
   presence(h: string): string {
     return `${this.cluster}:p:${h}`;

@@ -5,7 +5,7 @@
 // ready again, so the cluster rebuilds what Redis forgot in one place.
 
 import { Redis, type RedisOptions } from 'ioredis';
-import { COUNT_MEMBERS, HEARTBEAT, PRESENCE_CHANGE, PRESENCE_SNAPSHOT, PRESENCE_SYNC, PUBLISH_MESSAGE, REAP } from './scripts';
+import { CONTROL, COUNT_MEMBERS, DROP_HISTORY, HEARTBEAT, JOIN_VIEW, PRESENCE_CHANGE, PRESENCE_SNAPSHOT, PRESENCE_SYNC, PUBLISH_MESSAGE, REAP } from './scripts';
 
 export interface LinkStats {
   roundTrips: number;
@@ -22,7 +22,10 @@ export interface LinkEvents {
 type Reply = unknown;
 
 const SCRIPTS = {
-  publishMessage: { lua: PUBLISH_MESSAGE, keys: 2 },
+  publishMessage: { lua: PUBLISH_MESSAGE, keys: 3 },
+  joinView: { lua: JOIN_VIEW, keys: 3 },
+  dropHistory: { lua: DROP_HISTORY, keys: 3 },
+  control: { lua: CONTROL, keys: 1 },
   presenceChange: { lua: PRESENCE_CHANGE, keys: 3 },
   presenceSync: { lua: PRESENCE_SYNC, keys: 3 },
   presenceSnapshot: { lua: PRESENCE_SNAPSHOT, keys: 2 },
@@ -113,23 +116,34 @@ export class RedisLink {
     }
   }
 
-  async countMembers(keys: readonly string[]): Promise<number[]> {
-    if (keys.length === 0) return [];
+  /** run(), with every bulk string of the reply as a Buffer (message bodies are binary). */
+  async runBuffer(name: ScriptName, keys: readonly string[], args: ReadonlyArray<string | Buffer | number>): Promise<Reply> {
     this.stats.roundTrips++;
-    const fn = (this.cmd as unknown as { countMembers: (n: number, ...k: string[]) => Promise<number[]> }).countMembers;
+    const fn = (this.cmd as unknown as Record<string, (...a: Array<string | Buffer | number>) => Promise<Reply>>)[`${name}Buffer`]!;
     try {
-      return await fn.call(this.cmd, keys.length, ...keys);
+      return await fn.call(this.cmd, ...keys, ...args);
     } catch (err) {
       this.noteError(err);
       throw err;
     }
   }
 
-  async del(keys: readonly string[]): Promise<void> {
-    if (keys.length === 0) return;
+  async get(key: string): Promise<string | null> {
     this.stats.roundTrips++;
     try {
-      await this.cmd.del(...keys);
+      return await this.cmd.get(key);
+    } catch (err) {
+      this.noteError(err);
+      throw err;
+    }
+  }
+
+  async countMembers(keys: readonly string[]): Promise<number[]> {
+    if (keys.length === 0) return [];
+    this.stats.roundTrips++;
+    const fn = (this.cmd as unknown as { countMembers: (n: number, ...k: string[]) => Promise<number[]> }).countMembers;
+    try {
+      return await fn.call(this.cmd, keys.length, ...keys);
     } catch (err) {
       this.noteError(err);
       throw err;

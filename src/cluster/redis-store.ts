@@ -20,11 +20,19 @@ for _, op in ipairs(cjson.decode(ARGV[2])) do
   else
     local owner, created = op.owner, op.createdAt
     local stored = redis.call('HMGET', key, 'createdAt', 'owner')
+    -- Access fields as persistence/types.ts applySave: written by the same incarnation or an earlier one, else the stored room's stay.
+    local own = true
     if stored[1] and stored[2] and op.replaces ~= true and tonumber(stored[1]) <= tonumber(op.createdAt) then
+      own = tonumber(stored[1]) == tonumber(op.createdAt)
       created = stored[1]
       owner = stored[2]
     end
     redis.call('HSET', key, 'room', op.room, 'owner', owner, 'createdAt', created, 'status', op.status, 'lastActivity', op.lastActivity)
+    if own then
+      local locked = '0'
+      if op.locked then locked = '1' end
+      redis.call('HSET', key, 'secretHash', op.secretHash or '', 'ownerTokenHash', op.ownerTokenHash or '', 'locked', locked)
+    end
     redis.call('SADD', KEYS[1], op.h)
   end
 end
@@ -91,6 +99,9 @@ export class RedisRoomBackend implements Backend {
             createdAt: String(op.record.createdAt),
             status: op.record.status,
             lastActivity: String(op.record.lastActivity),
+            ...(op.record.secretHash != null ? { secretHash: op.record.secretHash } : {}),
+            ...(op.record.ownerTokenHash != null ? { ownerTokenHash: op.record.ownerTokenHash } : {}),
+            ...(op.record.locked === true ? { locked: true } : {}),
             ...(op.replaces === true ? { replaces: true } : {}),
           },
     );
@@ -129,5 +140,10 @@ export class RedisRoomBackend implements Backend {
 function toRecord(fields: Record<string, string>): RoomRecord | null {
   const { room, owner, createdAt, status, lastActivity } = fields;
   if (room === undefined || owner === undefined || createdAt === undefined) return null;
-  return { room, owner, createdAt: Number(createdAt), status: status === 'live' ? 'live' : 'idle', lastActivity: Number(lastActivity ?? createdAt) };
+  const record: RoomRecord = { room, owner, createdAt: Number(createdAt), status: status === 'live' ? 'live' : 'idle', lastActivity: Number(lastActivity ?? createdAt) };
+  // Access fields only when set, as Room.record() writes them.
+  if (fields.secretHash) record.secretHash = fields.secretHash;
+  if (fields.ownerTokenHash) record.ownerTokenHash = fields.ownerTokenHash;
+  if (fields.locked === '1') record.locked = true;
+  return record;
 }

@@ -9,24 +9,76 @@ const EFFECTS = 'if redis.replicate_commands then pcall(redis.replicate_commands
 const NOW = "local t = redis.call('TIME')\nlocal now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n";
 
 /**
- * KEYS: seq, epoch. ARGV: channel, epoch candidate, body, ttl seconds.
- * A seq that starts again at 1 (new room, or Redis lost the key) gets a new
- * epoch, so one (epoch, seq) never names two messages. Returns {seq, 1 if the
- * candidate became the epoch}.
+ * Makes sure the room has an epoch. A room whose epoch or seq key is missing
+ * (new, expired, or Redis lost them) starts a new epoch at seq 0 with an empty
+ * history, so one (epoch, seq) never names two messages. Shared by the two
+ * scripts below; leaves the Lua locals epoch and fresh.
  */
-export const PUBLISH_MESSAGE = `
-local seq = redis.call('INCR', KEYS[1])
+const ENSURE_EPOCH = `
 local epoch = redis.call('GET', KEYS[2])
 local fresh = 0
-if seq == 1 or not epoch then
+if not epoch or redis.call('EXISTS', KEYS[1]) == 0 then
   epoch = ARGV[2]
   fresh = 1
   redis.call('SET', KEYS[2], epoch)
+  redis.call('SET', KEYS[1], 0)
+  redis.call('DEL', KEYS[3])
 end
+`;
+
+/**
+ * KEYS: seq, epoch, history list. ARGV: channel, epoch candidate, body, ttl
+ * seconds, history size, history ttl ms. Gives the message the room's next seq,
+ * keeps it in the room's history list (the same bytes that are published: its
+ * epoch and seq travel with it), trimmed to the history size, and publishes it.
+ * Returns {seq, 1 if the candidate became the epoch}.
+ */
+export const PUBLISH_MESSAGE = `${ENSURE_EPOCH}
+local seq = redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
-redis.call('PUBLISH', ARGV[1], 'm:' .. string.format('%d', seq) .. ':' .. epoch .. ':' .. ARGV[3])
+local event = 'm:' .. string.format('%d', seq) .. ':' .. epoch .. ':' .. ARGV[3]
+local size = tonumber(ARGV[5])
+if size > 0 then
+  redis.call('RPUSH', KEYS[3], event)
+  redis.call('LTRIM', KEYS[3], -size, -1)
+  redis.call('PEXPIRE', KEYS[3], ARGV[6])
+end
+redis.call('PUBLISH', ARGV[1], event)
 return { seq, fresh }
+`;
+
+/**
+ * KEYS: seq, epoch, history list. ARGV: channel, epoch candidate, marker, ttl
+ * seconds. A joining member's view: the room's epoch, latest seq and kept
+ * messages, read at one instant; then a marker on the room's channel, so the
+ * node knows which live messages came before the view and which after.
+ * Returns {epoch, seq, fresh, entries}.
+ */
+export const JOIN_VIEW = `${ENSURE_EPOCH}
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+local seq = tonumber(redis.call('GET', KEYS[1]))
+local entries = redis.call('LRANGE', KEYS[3], 0, -1)
+redis.call('PUBLISH', ARGV[1], 'j:' .. ARGV[3])
+return { epoch, seq, fresh, entries }
+`;
+
+/**
+ * KEYS: the room's access state. ARGV: channel, event, state ('' leaves it), ttl
+ * seconds. An owner command for every node: the state (what a node must admit
+ * by, or that the room was closed) is written before the event goes out, so a
+ * join anywhere that reads it after the owner heard back sees the change.
+ */
+export const CONTROL = `
+if ARGV[3] ~= '' then redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4]) end
+redis.call('PUBLISH', ARGV[1], 'c:' .. ARGV[2])
+return 1
+`;
+
+/** KEYS: seq, epoch, history list: a closed or purged room's history ends (a room made again starts a new epoch). */
+export const DROP_HISTORY = `
+return redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 `;
 
 /**

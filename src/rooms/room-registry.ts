@@ -4,6 +4,7 @@
 // ROOM_RETENTION, and restored empty after a restart.
 
 import type { RoomAccess } from '../access/room-access';
+import { type HistorySource, type JoinView, LocalHistorySource } from '../history/history-source';
 import { RoomHistory } from '../history/room-history';
 import type { RoomRecord, WriteOutcome } from '../persistence/types';
 import type { RoomDelivery, RoomMessage } from './delivery';
@@ -16,7 +17,8 @@ export interface RoomPersistence {
   remove(room: string): Promise<WriteOutcome>;
 }
 
-export type Admission = { ok: true; room: Room; created: boolean } | { ok: false; reason: string };
+/** `view`: what the member's welcome and replay say (call view.done() if it never joins). */
+export type Admission = { ok: true; room: Room; created: boolean; view: JoinView } | { ok: false; reason: string };
 
 export interface RegistryOptions {
   /** How long an empty room is kept; 0 deletes it with its last member. */
@@ -24,6 +26,8 @@ export interface RegistryOptions {
   now?: () => number;
   /** Seqs, epochs and kept messages per room (src/history); by default none kept, seqs still counted. */
   history?: RoomHistory;
+  /** Where seqs, epochs and replays come from; by default `history` (a cluster: Redis, src/cluster). */
+  source?: HistorySource;
   /**
    * A cluster: after a room's creation is durable, what the store now holds for
    * its key. Another node may have created the same key at the same moment; the
@@ -50,6 +54,7 @@ export class RoomRegistry {
   /** While shutting down, members leave because we close them: rooms stay as they were stored. */
   private frozen = false;
   readonly history: RoomHistory;
+  readonly source: HistorySource;
 
   constructor(
     private readonly persistence: RoomPersistence,
@@ -58,6 +63,7 @@ export class RoomRegistry {
   ) {
     this.now = options.now ?? Date.now;
     this.history = options.history ?? new RoomHistory({ size: 0, ttlMs: 0, now: this.now });
+    this.source = options.source ?? new LocalHistorySource(this.history);
   }
 
   get size(): number {
@@ -138,7 +144,7 @@ export class RoomRegistry {
       const creating = room;
       creating.settled = false;
       // A new room is a new history: whatever its key had before is gone, under a new epoch.
-      this.history.created(key);
+      this.source.created(key);
       const readBack = this.options.readBack;
       room.ready = this.persistence.save(room.record()).then(async (outcome) => {
         if (outcome === 'durable' && readBack !== undefined) {
@@ -158,15 +164,17 @@ export class RoomRegistry {
     const outcome = await room.ready;
     // A cluster follows the room before the 101, so nothing sent after the join is missed.
     if (outcome !== 'refused') await this.delivery.attach?.(room);
+    // Read after the room's traffic reaches us, and while the admission keeps it followed.
+    const view = outcome === 'refused' ? null : (this.source.viewNow(room) ?? (await this.source.view(room)));
     room.pendingAdmissions--;
-    if (outcome === 'refused') {
+    if (outcome === 'refused' || view === null) {
       if (this.rooms.get(key) === room && room.members.size === 0) {
         this.rooms.delete(key);
-        this.history.removed(key);
+        this.source.removed(key);
       }
       return { ok: false, reason: 'the room store is unavailable and this room could not be saved anywhere (write queue full, or its journal unwritable); try again later' };
     }
-    return { ok: true, room, created };
+    return { ok: true, room, created, view };
   }
 
   /** After the 101: the member is in, and the other JSON members hear "joined". */
@@ -186,7 +194,7 @@ export class RoomRegistry {
   }
 
   relay(room: Room, sender: RoomMember, message: RoomMessage): void {
-    message.seq = this.history.append(room.key, message.opcode, message.from, message.payload, message.ts);
+    this.source.sequence(room, message);
     this.delivery.relay(room, sender, message);
   }
 
@@ -211,7 +219,7 @@ export class RoomRegistry {
     }
     if (this.options.retentionMs <= 0) {
       this.rooms.delete(room.key);
-      this.history.removed(room.key);
+      this.source.removed(room.key);
       void this.persistence.remove(room.key);
       return;
     }
@@ -237,7 +245,7 @@ export class RoomRegistry {
       }
       if (room.status === 'idle' && room.members.size === 0 && room.lastActivity <= cutoff) {
         this.rooms.delete(room.key);
-        this.history.removed(room.key);
+        this.source.removed(room.key);
         void this.persistence.remove(room.key);
         purged.push(room.key);
       }
@@ -259,8 +267,20 @@ export class RoomRegistry {
     if (this.rooms.get(room.key) !== room) return false;
     this.rooms.delete(room.key);
     // Its history and epoch go with it (CONTRACT.md: a room created again starts a new epoch).
-    this.history.removed(room.key);
+    this.source.removed(room.key);
     void this.persistence.remove(room.key);
+    return true;
+  }
+
+  /**
+   * A room closed on another node of a cluster: it leaves this node's memory only
+   * (that node already removed it from the store and Redis). Its members are
+   * closed by the caller; their leaving touches nothing.
+   */
+  forget(room: Room): boolean {
+    if (this.rooms.get(room.key) !== room) return false;
+    this.rooms.delete(room.key);
+    this.history.removed(room.key);
     return true;
   }
 

@@ -16,7 +16,7 @@ export interface RouteContext {
   metricsText(): string;
   rooms(): RoomSummary[] | Promise<RoomSummary[]>;
   /** Closes a room as its owner's close_room does; false for no such room. */
-  closeRoom?(key: string): boolean;
+  closeRoom?(key: string): boolean | Promise<boolean>;
 }
 
 export interface HttpRequest {
@@ -74,7 +74,7 @@ export function bearerMatches(authorization: string | undefined, token: string):
 }
 
 /** DELETE /admin/rooms/KEY: the admin closes a room as its owner would (members get 4002). */
-function deleteRoom(request: HttpRequest, ctx: RouteContext): HttpResponse {
+async function deleteRoom(request: HttpRequest, ctx: RouteContext): Promise<HttpResponse> {
   if (ctx.adminToken === undefined || ctx.closeRoom === undefined) return textResponse(404, 'not found');
   if (!bearerMatches(request.head.headers.get('authorization'), ctx.adminToken)) {
     return textResponse(401, 'a valid Authorization: Bearer token is required', { 'WWW-Authenticate': 'Bearer realm="rooms"' });
@@ -85,6 +85,6 @@ function deleteRoom(request: HttpRequest, ctx: RouteContext): HttpResponse {
   } catch {
     return textResponse(404, 'no such room');
   }
-  if (!ctx.closeRoom(key)) return textResponse(404, 'no such room');
+  if (!(await ctx.closeRoom(key))) return textResponse(404, 'no such room');
   return jsonResponse(200, { room: key, closed: true });
 }

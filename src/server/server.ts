@@ -20,10 +20,12 @@ import { ClusterDelivery } from '../cluster/cluster-delivery';
 import { roomStoreKind } from '../cluster/cluster-settings';
 import { createStore } from '../persistence/store';
 import type { RoomStore } from '../persistence/types';
-import { LocalDelivery } from '../rooms/delivery';
+import { LocalDelivery, jsonMessageBody } from '../rooms/delivery';
 import type { HistoryStore } from '../history/history-store';
 import { createServerHistory } from '../history/open-history';
-import { planReplay } from '../history/replay';
+import type { JoinView } from '../history/history-source';
+import { ClusterHistory } from '../cluster/cluster-history';
+import { ClusterRoomControl } from '../cluster/cluster-room-control';
 import { welcomeFrame } from '../rooms/json-protocol';
 import type { Room } from '../rooms/room';
 import { RoomRegistry } from '../rooms/room-registry';
@@ -103,16 +105,21 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   // Recovery before accepting anyone: every stored room is back, empty, owner and creation time kept.
   const stored = await store.open();
   const compressionStats = new CompressionStats();
-  const serverHistory = createServerHistory(settings, (level, event, fields) => log[level](event, fields), options.historyStore);
+  // A cluster keeps history in Redis (src/cluster/cluster-history.ts); a node's own, for Redis outages, in memory only.
+  const serverHistory = createServerHistory(settings, (level, event, fields) => log[level](event, fields), settings.redisUrl ? null : options.historyStore);
+  let clusterHistory: ClusterHistory | null = null;
+  let clusterControl: ClusterRoomControl | null = null;
   const localDelivery = new LocalDelivery(compressionStats);
   // REDIS_URL: one node of a cluster (src/cluster); unset, the in-process delivery and nothing else.
   const cluster = settings.redisUrl
-    ? new ClusterDelivery(localDelivery, { redisUrl: settings.redisUrl, cluster: settings.cluster, keyTtlSeconds: Math.ceil(settings.roomRetentionMs / 1000) + 86_400, log: (level, event, fields) => log[level](event, fields) })
+    ? new ClusterDelivery(localDelivery, { redisUrl: settings.redisUrl, cluster: settings.cluster, keyTtlSeconds: Math.ceil(settings.roomRetentionMs / 1000) + 86_400, log: (level, event, fields) => log[level](event, fields), history: { size: settings.historySize, ttlMs: settings.historyTtlMs }, sequenceLocally: (room, message) => clusterHistory?.sequenceLocally(room, message), onControl: (room, json) => clusterControl?.onControl(room, json) })
     : null;
   if (cluster !== null) await cluster.start();
+  clusterHistory = cluster !== null ? new ClusterHistory(cluster, serverHistory.history) : null;
   const registry = new RoomRegistry(store, cluster ?? localDelivery, {
     retentionMs: settings.roomRetentionMs,
     history: serverHistory.history,
+    ...(clusterHistory !== null ? { source: clusterHistory } : {}),
     ...(cluster !== null && store.read !== undefined ? { readBack: (key: string) => store.read!(key) } : {}),
   });
   const restored = registry.restore(stored);
@@ -123,7 +130,9 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   const metrics = new Metrics();
   const peers = new Set<WsPeer>();
   const trace = settings.traceFrames ? (options.traceTo ?? ((line: string) => process.stderr.write(`${line}\n`))) : null;
-  const ownerCommands = access.attach(registry);
+  // A cluster carries owner commands to every node (src/cluster/cluster-room-control.ts).
+  clusterControl = cluster !== null ? new ClusterRoomControl(cluster, registry, store.read !== undefined ? (key: string) => store.read!(key) : undefined) : null;
+  const ownerCommands = access.attach(registry, clusterControl ?? undefined);
   const ctx: PeerContext = { settings, metrics, log, batcher: new WriteBatcher(), registry, peers, trace, compressionStats, ownerCommands };
   const startedAt = Date.now();
   const publicDir = options.publicDir ?? DEFAULT_PUBLIC_DIR;
@@ -146,7 +155,9 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       return renderPrometheus({ metrics, connections: peers.size, rooms: registry.size, roomMembers, compression: compressionStats, store: { kind: health.kind, up: health.state === 'up', pendingWrites: health.pendingWrites, errors: health.errors } }) + (cluster?.metricsText() ?? '');
     },
     rooms: () => (cluster === null ? registry.summaries() : registry.summariesCounted((rooms) => cluster.countMembers(rooms))),
-    closeRoom: (key: string) => {
+    closeRoom: async (key: string) => {
+      // A cluster node may not hold a room made on another node: it is read from the shared store first.
+      if (clusterControl !== null) await clusterControl.refresh(key);
       const room = registry.get(key);
       return room !== undefined && ownerCommands.closeRoom(room);
     },
@@ -302,7 +313,10 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     if (decision.endpoint === 'echo') return upgrade(socket, decision, null, rest.length > 0 ? [rest] : [], false);
     // Joining a room that exists needs no wait; creating one waits for its durable write.
     const room = registry.admitNow(decision.room);
-    if (room !== null && access.gate.passesWithoutCheck(room.access, decision.credential)) return upgrade(socket, decision, room, rest.length > 0 ? [rest] : [], false);
+    // A cluster reads the welcome's history from Redis: no view at once, so the admission path.
+    const view = room !== null ? registry.source.viewNow(room) : null;
+    if (room !== null && view !== null && access.gate.passesWithoutCheck(room.access, decision.credential)) return upgrade(socket, decision, room, rest.length > 0 ? [rest] : [], false, AS_MEMBER, view);
+    view?.done();
     void admitThenUpgrade(socket, decision, rest);
   }
 
@@ -322,33 +336,41 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     socket.on('end', noteEnd);
     // Access (secret, owner token, join token, lock) is decided before the room admits the join.
     const address = socket[SLOT] ?? socket.remoteAddress ?? 'unknown';
+    // A cluster: decided by the owner's latest state, wherever it was set.
+    if (clusterControl !== null) await clusterControl.refresh(decision.room);
     const admission = await access.admit(registry, { room: decision.room, name: decision.name, credential: decision.credential, address });
     socket.off('data', keepEarly);
     socket.off('end', noteEnd);
     if (!admission.ok) return respond(socket, admission.response, true);
     if (admission.created && log.enabled('info')) log.info('room_created', { peer: remoteOf(socket) });
     if (socket.destroyed || stopping) {
+      admission.view.done();
       registry.release(admission.room);
       if (!socket.destroyed) respond(socket, textResponse(503, 'server is shutting down'), true);
       return;
     }
-    upgrade(socket, decision, admission.room, early, ended, admission.grant);
+    upgrade(socket, decision, admission.room, early, ended, admission.grant, admission.view);
   }
 
-  function upgrade(socket: ServerSocket, decision: Upgrade, room: Room | null, early: Buffer[], ended: boolean, grant: Granted = AS_MEMBER): void {
+  function upgrade(socket: ServerSocket, decision: Upgrade, room: Room | null, early: Buffer[], ended: boolean, grant: Granted = AS_MEMBER, view: JoinView | null = null): void {
     const mode = decision.protocol === null ? 'raw' : 'json';
     const deflate = settings.deflate ? negotiateDeflate(decision.extensions) : null;
     const peer = new WsPeer(socket, ctx, decision.name, mode, room, deflate?.params ?? null);
     peer.role = grant.role;
     peer.write(switchingProtocols(computeAcceptKey(decision.key), decision.protocol, deflate?.response ?? null));
-    if (room !== null) {
+    if (room !== null && view !== null) {
       registry.join(room, peer);
       // The owner token goes to the creator only, in this one frame.
       const extra = { protected: room.access.secretHash !== null, role: grant.role, ...(grant.ownerToken !== null ? { ownerToken: grant.ownerToken } : {}) };
-      // Read from the in-memory ring in this same turn: no live message can come between welcome, replay and the next relay.
-      const replay = planReplay(registry.history.of(room.key), mode, decision.resume ?? null, decision.history ?? null, Date.now());
+      // All in this turn: welcome, replay, then what came live after the view (a cluster's, read from Redis), then live.
+      const replay = view.plan(mode, decision.resume ?? null, decision.history ?? null, Date.now());
       if (mode === 'json') peer.conn.send(Opcode.Text, Buffer.from(welcomeFrame(room.key, peer.name, registry.memberNames(room), replay.welcome, extra)));
       for (const frame of replay.frames) peer.conn.send(frame.opcode, frame.payload);
+      for (const message of view.missed()) {
+        if (mode === 'raw') peer.conn.send(message.opcode, message.payload);
+        else peer.conn.send(Opcode.Text, jsonMessageBody(message));
+      }
+      view.done();
     }
     if (log.enabled('info')) log.info('connected', { peer: remoteOf(socket), endpoint: decision.endpoint, mode, deflate: deflate !== null });
     peer.start(early);
@@ -409,7 +431,6 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     // Idle only when empty on every node: rooms with members elsewhere are not purged.
     void cluster.countMembers(registry.expiredRooms()).then((counts) => {
       const purged = registry.purgeExpired(new Set([...counts].filter(([, n]) => n > 0).map(([key]) => key)));
-      cluster.forget(purged);
       if (purged.length > 0) log.info('rooms_purged', { count: purged.length });
     });
   }, 60_000);

@@ -1,0 +1,110 @@
+// Owner commands across a cluster (RoomControl): a node acts on its own members
+// and publishes the command on the room's channel, and every other node that
+// follows the room does the same to its members. The state a join is decided by
+// (secret hash, lock, closed) is also written to Redis first, and a node reads it
+// before deciding a join, so no node admits by a state the owner already changed.
+
+import type { RoomAccess } from '../access/room-access';
+import { LocalRoomControl, type RoomControl } from '../access/room-control';
+import type { RoomRecord } from '../persistence/types';
+import type { Room } from '../rooms/room';
+import type { RoomRegistry } from '../rooms/room-registry';
+import type { ClusterDelivery } from './cluster-delivery';
+
+/** On the channel. `createdAt` names the room's incarnation: a room closed and made again is another room. */
+type ControlEvent = { node: string; createdAt: number } & ({ op: 'kick'; name: string } | { op: 'close' } | { op: 'access'; access: RoomAccess });
+
+/** In Redis (names.access): what a node must admit by. */
+interface AccessState {
+  createdAt: number;
+  closed: boolean;
+  access: RoomAccess;
+}
+
+export class ClusterRoomControl implements RoomControl {
+  private readonly local = new LocalRoomControl();
+
+  constructor(
+    private readonly delivery: ClusterDelivery,
+    private readonly registry: RoomRegistry,
+    /** The shared room store's read, when it has one: a room made on another node is found there. */
+    private readonly read?: (key: string) => Promise<RoomRecord | null>,
+  ) {}
+
+  kick(room: Room, name: string): number {
+    const here = this.local.kick(room, name);
+    this.publish(room, { op: 'kick', name }, null).catch(() => undefined);
+    return here;
+  }
+
+  closeMembers(room: Room): void {
+    this.local.closeMembers(room);
+    this.publish(room, { op: 'close' }, { createdAt: room.createdAt, closed: true, access: room.access }).catch(() => undefined);
+  }
+
+  /** The owner hears the new state once Redis has it: every node admits by it from then on. */
+  announceState(room: Room): void {
+    this.publish(room, { op: 'access', access: room.access }, { createdAt: room.createdAt, closed: false, access: room.access })
+      .catch(() => undefined)
+      .finally(() => this.local.announceState(room));
+  }
+
+  /** A command another node published, for a room this node follows. */
+  onControl(room: Room, json: string): void {
+    const event = parse<ControlEvent>(json);
+    if (event === null || event.node === this.delivery.node) return;
+    // A shared store gives every node the same creation time; per-node stores do not, and then any event for the key counts.
+    if (this.read !== undefined && event.createdAt !== room.createdAt) return;
+    if (this.registry.get(room.key) !== room) return;
+    switch (event.op) {
+      case 'kick':
+        this.local.kick(room, event.name);
+        return;
+      case 'close':
+        this.registry.forget(room);
+        this.local.closeMembers(room);
+        return;
+      case 'access':
+        room.access = { ...event.access };
+        this.local.announceState(room);
+        return;
+    }
+  }
+
+  /**
+   * Before a join is decided: a room made on another node is taken from the shared
+   * store, and the owner's latest state from Redis replaces what this node holds
+   * (it may not have followed the room when the command went out).
+   */
+  async refresh(key: string): Promise<void> {
+    let room = this.registry.get(key);
+    if (room === undefined && this.read !== undefined) {
+      const record = await this.read(key).catch(() => null);
+      if (record !== null && this.registry.get(key) === undefined) this.registry.restore([record]);
+      room = this.registry.get(key);
+    }
+    if (room === undefined) return;
+    const state = parse<AccessState>(await this.delivery.readAccess(key).catch(() => null));
+    if (state === null || state.createdAt !== room.createdAt || this.registry.get(key) !== room) return;
+    if (state.closed) {
+      this.registry.forget(room);
+      this.local.closeMembers(room);
+    } else {
+      room.access = { ...state.access };
+    }
+  }
+
+  private publish(room: Room, command: { op: 'kick'; name: string } | { op: 'close' } | { op: 'access'; access: RoomAccess }, state: AccessState | null): Promise<void> {
+    const event = { node: this.delivery.node, createdAt: room.createdAt, ...command };
+    return this.delivery.publishControl(room.key, JSON.stringify(event), state === null ? null : JSON.stringify(state));
+  }
+}
+
+function parse<T>(json: string | null): T | null {
+  if (json === null) return null;
+  try {
+    return JSON.parse(json) as T;
+  } catch {
+    return null;
+  }
+}
