@@ -90,7 +90,7 @@ export class ClusterDelivery implements RoomDelivery {
 
   relay(room: Room, sender: RoomMember, message: RoomMessage): void {
     const followed = this.byKey.get(room.key);
-    if (followed === undefined || !followed.subscribed || !this.link.up) {
+    if (followed === undefined || !followed.subscribed || !this.link.answering) {
       this.stats.localOnly++;
       this.options.sequenceLocally?.(room, message);
       return this.local.relay(room, sender, message);
@@ -136,7 +136,7 @@ export class ClusterDelivery implements RoomDelivery {
   attach(room: Room): Promise<void> | null {
     // Redis away: the join goes ahead now; the room is followed so that rebuild() subscribes it.
     const followed = this.follow(room);
-    if (!this.link.up) return null;
+    if (!this.link.answering) return null;
     if (followed.subscribed && followed.busy === null && !followed.remote.loading) return null;
     return this.reconcile(followed);
   }
@@ -174,7 +174,7 @@ export class ClusterDelivery implements RoomDelivery {
    */
   async joinState(room: Room, timeoutMs = 2000): Promise<ClusterJoinState | null> {
     const followed = this.byKey.get(room.key);
-    if (followed === undefined || !followed.subscribed || !this.link.up) return null;
+    if (followed === undefined || !followed.subscribed || !this.link.answering) return null;
     const token = `${this.node}${(this.marks++).toString(36)}`;
     let marked!: () => void;
     const markSeen = new Promise<boolean>((resolve) => (marked = () => resolve(true)));
@@ -221,6 +221,8 @@ export class ClusterDelivery implements RoomDelivery {
 
   /** The room's access state as its owner last set it anywhere, or null (never changed, or expired). */
   readAccess(key: string): Promise<string | null> {
+    // A stalled Redis: the state last known here decides, as during an outage.
+    if (!this.link.answering) return Promise.resolve(null);
     return this.link.get(this.names.access(this.names.hash(key)));
   }
 

@@ -52,6 +52,7 @@ export class RedisLink {
   private readonly sub: Redis;
   private wasUp = false;
   private closed = false;
+  private stalled = false;
 
   constructor(url: string, private readonly events: LinkEvents) {
     const options: RedisOptions = {
@@ -90,6 +91,23 @@ export class RedisLink {
     return !this.closed && this.cmd.status === 'ready' && this.sub.status === 'ready';
   }
 
+  /**
+   * Up, and not stalled: a command that timed out (a Redis that accepts but does not
+   * answer: paused, swapping, overloaded) marks the link stalled until the next reply,
+   * so joins stop waiting on it (each would cost a whole command timeout) and go
+   * ahead as during an outage. The heartbeat keeps asking; its first reply ends the
+   * stall and the node rebuilds its subscriptions and presence as after an outage.
+   */
+  get answering(): boolean {
+    return this.up && !this.stalled;
+  }
+
+  private replied(): void {
+    if (!this.stalled) return;
+    this.stalled = false;
+    this.events.up();
+  }
+
   private check(): void {
     const up = this.up;
     if (up === this.wasUp) return;
@@ -100,6 +118,7 @@ export class RedisLink {
 
   noteError(err: unknown): void {
     this.stats.errors++;
+    if (err instanceof Error && /timed out/i.test(err.message)) this.stalled = true;
     // Redis errors carry no room key (names are hashed) and no message text.
     this.stats.lastError = err instanceof Error ? err.message.slice(0, 200) : String(err).slice(0, 200);
   }
@@ -109,7 +128,9 @@ export class RedisLink {
     this.stats.roundTrips++;
     const fn = (this.cmd as unknown as Record<ScriptName, (...a: Array<string | Buffer | number>) => Promise<Reply>>)[name];
     try {
-      return await fn.call(this.cmd, ...keys, ...args);
+      const reply = await fn.call(this.cmd, ...keys, ...args);
+      this.replied();
+      return reply;
     } catch (err) {
       this.noteError(err);
       throw err;
@@ -121,7 +142,9 @@ export class RedisLink {
     this.stats.roundTrips++;
     const fn = (this.cmd as unknown as Record<string, (...a: Array<string | Buffer | number>) => Promise<Reply>>)[`${name}Buffer`]!;
     try {
-      return await fn.call(this.cmd, ...keys, ...args);
+      const reply = await fn.call(this.cmd, ...keys, ...args);
+      this.replied();
+      return reply;
     } catch (err) {
       this.noteError(err);
       throw err;
@@ -131,7 +154,9 @@ export class RedisLink {
   async get(key: string): Promise<string | null> {
     this.stats.roundTrips++;
     try {
-      return await this.cmd.get(key);
+      const value = await this.cmd.get(key);
+      this.replied();
+      return value;
     } catch (err) {
       this.noteError(err);
       throw err;
@@ -143,7 +168,9 @@ export class RedisLink {
     this.stats.roundTrips++;
     const fn = (this.cmd as unknown as { countMembers: (n: number, ...k: string[]) => Promise<number[]> }).countMembers;
     try {
-      return await fn.call(this.cmd, keys.length, ...keys);
+      const reply = await fn.call(this.cmd, keys.length, ...keys);
+      this.replied();
+      return reply;
     } catch (err) {
       this.noteError(err);
       throw err;
@@ -155,6 +182,7 @@ export class RedisLink {
     this.stats.roundTrips++;
     try {
       await this.sub.subscribe(...channels);
+      this.replied();
     } catch (err) {
       this.noteError(err);
       throw err;
@@ -165,6 +193,7 @@ export class RedisLink {
     this.stats.roundTrips++;
     try {
       await this.sub.unsubscribe(channel);
+      this.replied();
     } catch (err) {
       this.noteError(err);
       throw err;
