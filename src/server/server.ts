@@ -6,33 +6,28 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { type SecureContext, TLSSocket, createSecureContext } from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import { AccessControl } from '../access/access-control';
 import { AS_MEMBER, type Granted } from '../access/gate';
 import { computeAcceptKey } from '../handshake/accept-key';
 import { HttpRequestParser } from '../handshake/http-request-parser';
 import { type HttpResponse, serializeResponse, switchingProtocols, textResponse } from '../handshake/http-response';
 import { decideRequest, type RequestDecision } from '../handshake/upgrade-request';
 import { ProxyTrust, clientAddress, normalizeAddress } from '../handshake/forwarded';
-import { CompressionStats, maxCompressedBytes, negotiateDeflate } from '../extensions/permessage-deflate';
+import { type CompressionStats, maxCompressedBytes, negotiateDeflate } from '../extensions/permessage-deflate';
 import { CloseCode } from '../frames/close-codes';
 import { Opcode } from '../frames/opcodes';
-import { ClusterDelivery } from '../cluster/cluster-delivery';
-import { roomStoreKind } from '../cluster/cluster-settings';
-import { createStore } from '../persistence/store';
 import type { RoomStore } from '../persistence/types';
-import { LocalDelivery, jsonMessageBody } from '../rooms/delivery';
+import { jsonMessageBody } from '../rooms/delivery';
 import type { HistoryStore } from '../history/history-store';
-import { createServerHistory } from '../history/open-history';
 import type { JoinView } from '../history/history-source';
-import { ClusterHistory } from '../cluster/cluster-history';
-import { ClusterRoomControl } from '../cluster/cluster-room-control';
 import { welcomeFrame } from '../rooms/json-protocol';
 import type { Room } from '../rooms/room';
-import { RoomRegistry } from '../rooms/room-registry';
+import type { RoomRegistry } from '../rooms/room-registry';
+import type { AccessControl } from '../access/access-control';
 import type { Settings } from '../settings';
 import { AddressBuckets } from '../limits/address-buckets';
 import { setForwardedClient } from './client-address';
 import { routeHttp } from './http-routes';
+import { openRoomServices } from './room-services';
 import { createLogger, type Logger } from './logger';
 import { Metrics, renderPrometheus } from './metrics';
 import { WriteBatcher } from './write-batcher';
@@ -91,48 +86,11 @@ const DEFAULT_PUBLIC_DIR = fileURLToPath(new URL('../../public', import.meta.url
 
 export async function startServer(settings: Settings, options: StartOptions = {}): Promise<RoomsServer> {
   const log = options.log ?? createLogger(settings.logLevel);
-  // Access settings are checked first: a bad join-token key stops the start (AccessSettingsError).
-  const access = new AccessControl(settings);
-  const storeKind = roomStoreKind(settings);
-  const store =
-    options.store ??
-    createStore({
-      mariadbUrl: storeKind === 'file' ? undefined : settings.mariadbUrl,
-      ...(storeKind === 'redis' && settings.redisUrl !== undefined ? { redis: { url: settings.redisUrl, cluster: settings.cluster } } : {}),
-      dataDir: settings.dataDir,
-      log: (level, event, fields) => log[level](event, fields),
-    });
-  // Recovery before accepting anyone: every stored room is back, empty, owner and creation time kept.
-  const stored = await store.open();
-  const compressionStats = new CompressionStats();
-  // A cluster keeps history in Redis (src/cluster/cluster-history.ts); a node's own, for Redis outages, in memory only.
-  const serverHistory = createServerHistory(settings, (level, event, fields) => log[level](event, fields), settings.redisUrl ? null : options.historyStore);
-  let clusterHistory: ClusterHistory | null = null;
-  let clusterControl: ClusterRoomControl | null = null;
-  const localDelivery = new LocalDelivery(compressionStats);
-  // REDIS_URL: one node of a cluster (src/cluster); unset, the in-process delivery and nothing else.
-  const cluster = settings.redisUrl
-    ? new ClusterDelivery(localDelivery, { redisUrl: settings.redisUrl, cluster: settings.cluster, keyTtlSeconds: Math.ceil(settings.roomRetentionMs / 1000) + 86_400, log: (level, event, fields) => log[level](event, fields), history: { size: settings.historySize, ttlMs: settings.historyTtlMs }, sequenceLocally: (room, message) => clusterHistory?.sequenceLocally(room, message), onControl: (room, json) => clusterControl?.onControl(room, json) })
-    : null;
-  if (cluster !== null) await cluster.start();
-  clusterHistory = cluster !== null ? new ClusterHistory(cluster, serverHistory.history) : null;
-  const registry = new RoomRegistry(store, cluster ?? localDelivery, {
-    retentionMs: settings.roomRetentionMs,
-    history: serverHistory.history,
-    ...(clusterHistory !== null ? { source: clusterHistory } : {}),
-    ...(cluster !== null && store.read !== undefined ? { readBack: (key: string) => store.read!(key) } : {}),
-  });
-  const restored = registry.restore(stored);
-  // Histories come back for the rooms that did; the relay never waits on the writer after this.
-  await serverHistory.writer?.open((key) => registry.get(key) !== undefined);
-  store.onLateLoad((records) => log.info('rooms_restored_late', { rooms: registry.restore(records) }));
-
+  const services = await openRoomServices(settings, log, options);
+  const { access, store, registry, ownerCommands, compressionStats, cluster, clusterControl } = services;
   const metrics = new Metrics();
   const peers = new Set<WsPeer>();
   const trace = settings.traceFrames ? (options.traceTo ?? ((line: string) => process.stderr.write(`${line}\n`))) : null;
-  // A cluster carries owner commands to every node (src/cluster/cluster-room-control.ts).
-  clusterControl = cluster !== null ? new ClusterRoomControl(cluster, registry, store.read !== undefined ? (key: string) => store.read!(key) : undefined) : null;
-  const ownerCommands = access.attach(registry, clusterControl ?? undefined);
   const ctx: PeerContext = { settings, metrics, log, batcher: new WriteBatcher(), registry, peers, trace, compressionStats, ownerCommands };
   const startedAt = Date.now();
   const publicDir = options.publicDir ?? DEFAULT_PUBLIC_DIR;
@@ -147,20 +105,15 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   const routeContext = {
     adminToken: settings.adminToken,
     publicDir,
-    health: () => ({ store: store.health(), history: serverHistory.health(), connections: peers.size, rooms: registry.size, uptimeSeconds: Math.round((Date.now() - startedAt) / 1000), cluster: cluster?.health() }),
+    health: () => ({ store: store.health(), history: services.history.health(), connections: peers.size, rooms: registry.size, uptimeSeconds: Math.round((Date.now() - startedAt) / 1000), cluster: cluster?.health() }),
     metricsText: () => {
       const health = store.health();
       let roomMembers = 0;
       for (const peer of peers) if (peer.room !== null) roomMembers++;
       return renderPrometheus({ metrics, connections: peers.size, rooms: registry.size, roomMembers, compression: compressionStats, store: { kind: health.kind, up: health.state === 'up', pendingWrites: health.pendingWrites, errors: health.errors } }) + (cluster?.metricsText() ?? '');
     },
-    rooms: () => (cluster === null ? registry.summaries() : registry.summariesCounted((rooms) => cluster.countMembers(rooms))),
-    closeRoom: async (key: string) => {
-      // A cluster node may not hold a room made on another node: it is read from the shared store first.
-      if (clusterControl !== null) await clusterControl.refresh(key);
-      const room = registry.get(key);
-      return room !== undefined && ownerCommands.closeRoom(room);
-    },
+    rooms: services.rooms,
+    closeRoom: services.closeRoom,
   };
 
   // TLS on the same port: the first byte tells a TLS ClientHello (0x16, a handshake record)
@@ -423,16 +376,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     const now = Date.now();
     joinBuckets.sweep(now);
     access.sweep(now);
-    if (cluster === null) {
-      const purged = registry.purgeExpired();
-      if (purged.length > 0) log.info('rooms_purged', { count: purged.length });
-      return;
-    }
-    // Idle only when empty on every node: rooms with members elsewhere are not purged.
-    void cluster.countMembers(registry.expiredRooms()).then((counts) => {
-      const purged = registry.purgeExpired(new Set([...counts].filter(([, n]) => n > 0).map(([key]) => key)));
-      if (purged.length > 0) log.info('rooms_purged', { count: purged.length });
-    });
+    services.purgeExpired();
   }, 60_000);
   const headTimeouts = setInterval(sweepHeadTimeouts, Math.max(20, Math.min(1000, Math.floor(settings.headerTimeoutMs / 5))));
   headTimeouts.unref();
@@ -449,7 +393,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : settings.port;
   const url = `${tls ? 'wss' : 'ws'}://${settings.host.includes(':') ? `[${settings.host}]` : settings.host}:${port}`;
-  log.always('ready', { msg: `listening on ${url}`, url, store: store.description, restoredRooms: restored });
+  log.always('ready', { msg: `listening on ${url}`, url, store: store.description, restoredRooms: services.restored });
 
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
@@ -467,9 +411,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       for (const socket of sockets) socket.destroy();
       for (const socket of refusedSockets) socket.destroy();
       await listenerClosed;
-      await serverHistory.writer?.close(settings.closeTimeoutMs);
-      await cluster?.close();
-      await store.close();
+      await services.close(settings.closeTimeoutMs);
       log.info('stopped', {});
     })();
     return closing;
