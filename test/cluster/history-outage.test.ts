@@ -3,46 +3,16 @@
 // resume across the outage answers recovered:false, and once Redis is back the
 // cluster epoch and seqs go on where they were.
 
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { freePort } from '../helpers/mariadb';
 import { destroyAllClients, sleep } from '../helpers/raw-client';
 import { type ServerProcess, stopAllServerProcesses } from '../helpers/server-process';
 import { joinJson, quiet } from '../history/support';
-import { getJson, randomCluster, randomRoom, redisClient, startNode } from './support';
+import { getJson, randomCluster, randomRoom, startNode, ThrowawayRedis } from './support';
 
 const cluster = randomCluster();
-let redisPort = 0;
-let dir = '';
-let redisProc: ChildProcess | null = null;
+let redis: ThrowawayRedis;
 let nodes: ServerProcess[] = [];
-
-async function startRedis(): Promise<void> {
-  redisProc = spawn('/usr/bin/redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-  const probe = redisClient(`redis://127.0.0.1:${redisPort}`);
-  try {
-    for (let i = 0; i < 100; i++) {
-      if ((await probe.ping().catch(() => '')) === 'PONG') return;
-      await sleep(50);
-    }
-    throw new Error('throwaway redis-server did not answer');
-  } finally {
-    probe.disconnect();
-  }
-}
-
-async function stopRedis(): Promise<void> {
-  const proc = redisProc;
-  redisProc = null;
-  if (proc === null || proc.exitCode !== null) return;
-  const gone = new Promise((resolve) => proc.once('exit', resolve));
-  proc.kill('SIGKILL');
-  await gone;
-}
 
 async function redisState(node: ServerProcess): Promise<string> {
   return ((await getJson(`${node.httpUrl}/healthz`)) as { cluster: { redis: string } }).cluster.redis;
@@ -57,16 +27,13 @@ async function until(check: () => Promise<boolean>, what: string, timeoutMs: num
 }
 
 test.before(async () => {
-  redisPort = await freePort();
-  dir = mkdtempSync(join(tmpdir(), 'rooms-redis-'));
-  await startRedis();
-  nodes = await Promise.all([0, 1].map(() => startNode({ cluster, redisUrl: `redis://127.0.0.1:${redisPort}/0`, env: { HISTORY_SIZE: '20' } })));
+  redis = await ThrowawayRedis.start();
+  nodes = await Promise.all([0, 1].map(() => startNode({ cluster, redisUrl: `${redis.url}/0`, env: { HISTORY_SIZE: '20' } })));
 });
 test.after(async () => {
   destroyAllClients();
   await stopAllServerProcesses();
-  await stopRedis();
-  rmSync(dir, { recursive: true, force: true });
+  await redis.remove();
 });
 
 test('messages relayed during an outage carry a node-local epoch; a resume across it is recovered:false', async () => {
@@ -79,7 +46,7 @@ test('messages relayed during an outage carry a node-local epoch; a resume acros
   assert.is(before!.seq, 1);
 
   // Redis goes away with its state kept in a snapshot of nothing: it comes back as it was only in this node's view.
-  await stopRedis();
+  await redis.stop();
   await until(async () => (await redisState(nodes[0]!)) === 'down', 'redis down on node 0', 5000);
   ada.say('during');
   const [during] = await bob.messages(1);
@@ -91,7 +58,7 @@ test('messages relayed during an outage carry a node-local epoch; a resume acros
   assert.is(back.welcome.recovered, false);
   assert.ok(await quiet(back.client));
 
-  await startRedis();
+  await redis.start();
   await until(async () => (await redisState(nodes[0]!)) === 'up' && (await redisState(nodes[1]!)) === 'up', 'redis up again', 10_000);
   await sleep(300);
   // Redis came back empty: a new cluster epoch, and a resume with the outage's epoch is recovered:false.

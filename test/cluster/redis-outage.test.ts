@@ -4,46 +4,16 @@
 // relay and presence return within 10 s with no client reconnecting, and a room
 // whose seq was lost continues under a new epoch.
 
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ClusterNames } from '../../src/cluster/names';
 import { RawClient, destroyAllClients, sleep, text } from '../helpers/raw-client';
 import { type ServerProcess, stopAllServerProcesses } from '../helpers/server-process';
-import { freePort } from '../helpers/mariadb';
-import { getJson, joinJson, nextJson, nextOfType, randomCluster, randomRoom, redisClient, startNode } from './support';
+import { getJson, joinJson, nextJson, nextOfType, randomCluster, randomRoom, redisClient, startNode, ThrowawayRedis } from './support';
 
 const cluster = randomCluster();
-let port = 0;
-let dir = '';
-let redisProc: ChildProcess | null = null;
+let redis: ThrowawayRedis;
 let nodes: ServerProcess[] = [];
-
-async function startRedis(): Promise<void> {
-  redisProc = spawn('/usr/bin/redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-  const probe = redisClient(`redis://127.0.0.1:${port}`);
-  try {
-    for (let i = 0; i < 100; i++) {
-      if ((await probe.ping().catch(() => '')) === 'PONG') return;
-      await sleep(50);
-    }
-    throw new Error('throwaway redis-server did not answer');
-  } finally {
-    probe.disconnect();
-  }
-}
-
-async function stopRedis(): Promise<void> {
-  const proc = redisProc;
-  redisProc = null;
-  if (proc === null || proc.exitCode !== null) return;
-  const gone = new Promise((resolve) => proc.once('exit', resolve));
-  proc.kill('SIGKILL');
-  await gone;
-}
 
 async function health(node: ServerProcess): Promise<{ status: string; cluster: { redis: string } }> {
   return (await getJson(`${node.httpUrl}/healthz`)) as { status: string; cluster: { redis: string } };
@@ -59,16 +29,13 @@ async function until(check: () => Promise<boolean>, what: string, timeoutMs: num
 }
 
 test.before(async () => {
-  port = await freePort();
-  dir = mkdtempSync(join(tmpdir(), 'rooms-redis-'));
-  await startRedis();
-  nodes = await Promise.all([0, 1].map(() => startNode({ cluster, redisUrl: `redis://127.0.0.1:${port}/0` })));
+  redis = await ThrowawayRedis.start();
+  nodes = await Promise.all([0, 1].map(() => startNode({ cluster, redisUrl: `${redis.url}/0` })));
 });
 test.after(async () => {
   destroyAllClients();
   await stopAllServerProcesses();
-  await stopRedis();
-  rmSync(dir, { recursive: true, force: true });
+  await redis.remove();
 });
 
 test('Redis stops: local relay goes on, degraded; back empty: relay, presence and a new epoch within 10 s', async () => {
@@ -81,12 +48,12 @@ test('Redis stops: local relay goes on, degraded; back empty: relay, presence an
   assert.is((await nextOfType(c, 'message')).text, 'before');
   assert.is((await nextJson(b)).text, 'before');
   const names = new ClusterNames(cluster);
-  const probe = redisClient(`redis://127.0.0.1:${port}`);
+  const probe = redisClient(redis.url);
   const epochBefore = await probe.get(names.epoch(names.hash(room)));
   probe.disconnect();
   assert.ok(epochBefore !== null && epochBefore.length > 0 && epochBefore.length <= 64, 'the room has an epoch');
 
-  await stopRedis();
+  await redis.stop();
   await until(async () => (await health(nodes[0]!)).status === 'degraded', 'degraded', 5000);
   assert.is((await health(nodes[0]!)).cluster.redis, 'down');
   a.send(text('during'));
@@ -100,7 +67,7 @@ test('Redis stops: local relay goes on, degraded; back empty: relay, presence an
   const x = await RawClient.room(nodes[0]!.port, fresh, 'xia');
   const y = await RawClient.room(nodes[1]!.port, fresh, 'yan');
 
-  await startRedis();
+  await redis.start();
   const took = await until(async () => (await health(nodes[0]!)).status === 'ok' && (await health(nodes[1]!)).status === 'ok', 'healthy again', 10_000);
   // Presence came back: node 0's JSON member hears of the one who joined node 1 during the outage.
   assert.equal(await nextJson(b, 10_000 - took), { type: 'joined', name: 'dan' });
@@ -114,7 +81,7 @@ test('Redis stops: local relay goes on, degraded; back empty: relay, presence an
   assert.ok(got?.startsWith('after '), 'node 1 hears node 0 again');
   d.send(text(JSON.stringify({ type: 'message', text: 'dan says hi' })));
   assert.is((await a.message(3000)).payload.toString('utf8'), 'dan says hi', 'and node 0 hears node 1');
-  const probe2 = redisClient(`redis://127.0.0.1:${port}`);
+  const probe2 = redisClient(redis.url);
   const epochAfter = await probe2.get(names.epoch(names.hash(room)));
   probe2.disconnect();
   assert.ok(epochAfter !== null && epochAfter !== epochBefore, 'a new epoch after the seq was lost');
@@ -126,7 +93,7 @@ test('Redis stops: local relay goes on, degraded; back empty: relay, presence an
 });
 
 test('a Redis that stops answering (paused) does not hold a join or a local message', async () => {
-  const proc = redisProc!;
+  const proc = redis.process!;
   proc.kill('SIGSTOP');
   try {
     const room = randomRoom('paused');

@@ -2,11 +2,13 @@
 // machine's Redis (a random CLUSTER per test file, so parallel runs never meet),
 // JSON members, and a Redis client for looking at what the cluster left there.
 
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { freePort } from '../helpers/mariadb';
 import { RawClient } from '../helpers/raw-client';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process';
 
@@ -85,5 +87,62 @@ export async function forgetCluster(cluster: string, url = SHARED_REDIS): Promis
     } while (cursor !== '0');
   } finally {
     redis.disconnect();
+  }
+}
+
+/**
+ * A redis-server of the test's own, on its own port and folder, with no persistence:
+ * stopped with SIGKILL and started again empty (a restart that lost everything).
+ * The shared Redis is never touched.
+ */
+export class ThrowawayRedis {
+  private proc: ChildProcess | null = null;
+
+  private constructor(
+    readonly port: number,
+    private readonly dir: string,
+  ) {}
+
+  static async start(): Promise<ThrowawayRedis> {
+    const redis = new ThrowawayRedis(await freePort(), mkdtempSync(join(tmpdir(), 'rooms-redis-')));
+    await redis.start();
+    return redis;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  /** The running process (for SIGSTOP/SIGCONT), or null while stopped. */
+  get process(): ChildProcess | null {
+    return this.proc;
+  }
+
+  async start(): Promise<void> {
+    this.proc = spawn('/usr/bin/redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir], { stdio: 'ignore' });
+    const probe = redisClient(this.url);
+    try {
+      for (let i = 0; i < 100; i++) {
+        if ((await probe.ping().catch(() => '')) === 'PONG') return;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      throw new Error('throwaway redis-server did not answer');
+    } finally {
+      probe.disconnect();
+    }
+  }
+
+  async stop(): Promise<void> {
+    const proc = this.proc;
+    this.proc = null;
+    if (proc === null || proc.exitCode !== null) return;
+    const gone = new Promise((resolve) => proc.once('exit', resolve));
+    proc.kill('SIGKILL');
+    await gone;
+  }
+
+  async remove(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }
