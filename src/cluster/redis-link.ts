@@ -124,76 +124,46 @@ export class RedisLink {
   }
 
   /** Runs one script; rejects (already counted) on any failure, at once when Redis is away. */
-  async run(name: ScriptName, keys: readonly string[], args: ReadonlyArray<string | Buffer | number>): Promise<Reply> {
-    this.stats.roundTrips++;
-    const fn = (this.cmd as unknown as Record<ScriptName, (...a: Array<string | Buffer | number>) => Promise<Reply>>)[name];
-    try {
-      const reply = await fn.call(this.cmd, ...keys, ...args);
-      this.replied();
-      return reply;
-    } catch (err) {
-      this.noteError(err);
-      throw err;
-    }
+  run(name: ScriptName, keys: readonly string[], args: ReadonlyArray<string | Buffer | number>): Promise<Reply> {
+    return this.script(name, [...keys, ...args]);
   }
 
   /** run(), with every bulk string of the reply as a Buffer (message bodies are binary). */
-  async runBuffer(name: ScriptName, keys: readonly string[], args: ReadonlyArray<string | Buffer | number>): Promise<Reply> {
-    this.stats.roundTrips++;
-    const fn = (this.cmd as unknown as Record<string, (...a: Array<string | Buffer | number>) => Promise<Reply>>)[`${name}Buffer`]!;
-    try {
-      const reply = await fn.call(this.cmd, ...keys, ...args);
-      this.replied();
-      return reply;
-    } catch (err) {
-      this.noteError(err);
-      throw err;
-    }
+  runBuffer(name: ScriptName, keys: readonly string[], args: ReadonlyArray<string | Buffer | number>): Promise<Reply> {
+    return this.script(`${name}Buffer`, [...keys, ...args]);
   }
 
-  async get(key: string): Promise<string | null> {
-    this.stats.roundTrips++;
-    try {
-      const value = await this.cmd.get(key);
-      this.replied();
-      return value;
-    } catch (err) {
-      this.noteError(err);
-      throw err;
-    }
+  get(key: string): Promise<string | null> {
+    return this.ask(() => this.cmd.get(key));
   }
 
   async countMembers(keys: readonly string[]): Promise<number[]> {
     if (keys.length === 0) return [];
-    this.stats.roundTrips++;
-    const fn = (this.cmd as unknown as { countMembers: (n: number, ...k: string[]) => Promise<number[]> }).countMembers;
-    try {
-      const reply = await fn.call(this.cmd, keys.length, ...keys);
-      this.replied();
-      return reply;
-    } catch (err) {
-      this.noteError(err);
-      throw err;
-    }
+    return (await this.script('countMembers', [keys.length, ...keys])) as number[];
   }
 
   async subscribe(channels: readonly string[]): Promise<void> {
     if (channels.length === 0) return;
-    this.stats.roundTrips++;
-    try {
-      await this.sub.subscribe(...channels);
-      this.replied();
-    } catch (err) {
-      this.noteError(err);
-      throw err;
-    }
+    await this.ask(() => this.sub.subscribe(...channels));
   }
 
   async unsubscribe(channel: string): Promise<void> {
+    await this.ask(() => this.sub.unsubscribe(channel));
+  }
+
+  /** A command defined with defineCommand (name, or name + 'Buffer' for binary replies). */
+  private script(name: string, args: ReadonlyArray<string | Buffer | number>): Promise<Reply> {
+    const fn = (this.cmd as unknown as Record<string, (...a: Array<string | Buffer | number>) => Promise<Reply>>)[name]!;
+    return this.ask(() => fn.call(this.cmd, ...args));
+  }
+
+  /** Every round trip: counted, a reply ends a stall, a failure is counted and rethrown. */
+  private async ask<T>(command: () => Promise<T>): Promise<T> {
     this.stats.roundTrips++;
     try {
-      await this.sub.unsubscribe(channel);
+      const reply = await command();
       this.replied();
+      return reply;
     } catch (err) {
       this.noteError(err);
       throw err;
