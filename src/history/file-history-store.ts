@@ -1,20 +1,14 @@
-// The embedded store's history: one append-only log, DATA_DIR/history.log. A
-// write appends what it writes (never a rewrite of everything), handing the
-// kept payload buffers to the kernel as they are (no copy, no base64); once the
-// log has grown past what it held at its last compaction it is rewritten whole
-// (temp file, fsync, rename). The loader reads records until the first one that
-// is incomplete or malformed (a crash mid-append) and cuts the log there, so
-// nothing is ever appended after garbage; a message counts only under its
-// room's current epoch and right after the seq before it.
-//
-// A record is one JSON line; a message's line is followed by its payload bytes and "\n":
-//   {"w":room,"e":epoch,"l":lastSeq,"r":1?}            room header (r: replace what is kept)
-//   {"m":room,"e":epoch,"s":seq,"o":opcode,"f":from,"t":ts,"n":bytes}\n PAYLOAD \n
-//   {"d":room}   room dropped        {"open":1} / {"clean":1}   process started / stopped cleanly
+// The embedded store's history: one append-only log, DATA_DIR/history.log
+// (its bytes: history-log-records.ts). A write appends what it writes, never a
+// rewrite of everything; once the log has grown past what it held at its last
+// compaction it is rewritten whole (temp file, fsync, rename). The loader cuts
+// the log after its last whole record (a crash mid-append), so nothing is ever
+// appended after garbage; a message counts only under its room's current epoch
+// and right after the seq before it.
 
 import { mkdir, open, readFile, rename, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Opcode, type DataOpcode } from '../frames/opcodes';
+import { MAGIC, encodeMark, encodeOps, readLog, type LogRecord } from './history-log-records';
 import type { HistoryOp, HistoryStore, StoredHistory } from './history-store';
 import type { HistoryEntry } from './room-log';
 
@@ -23,7 +17,6 @@ const LOG_FILE = 'history.log';
 const COMPACT_AFTER_BYTES = 4 * 1024 * 1024;
 /** Buffers per writev call, well under the kernel's IOV_MAX. */
 const WRITEV_CHUNK = 512;
-const NL = Buffer.from('\n');
 
 export class FileHistoryStore implements HistoryStore {
   readonly kind = 'file';
@@ -53,18 +46,13 @@ export class FileHistoryStore implements HistoryStore {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
+    const { records, end, legacy } = readLog(bytes);
     const rooms = new Map<string, StoredHistory>();
     let clean = false;
-    let at = 0;
-    for (;;) {
-      const next = readRecord(bytes, at);
-      if (next === null) break;
-      at = next.end;
-      clean = 'clean' in next.record;
-      applyRecord(rooms, next.record, next.payload, this.limits.size);
+    for (const record of records) {
+      clean = record.kind === 'clean';
+      applyRecord(rooms, record, this.limits.size);
     }
-    // Whatever follows the last whole record was torn by a crash: cut it, so appends follow whole records.
-    if (at < bytes.length) await truncate(this.path, at);
     const cutoff = now - this.limits.ttlMs;
     const out: StoredHistory[] = [];
     for (const history of rooms.values()) {
@@ -72,9 +60,16 @@ export class FileHistoryStore implements HistoryStore {
       history.clean = clean;
       out.push(history);
     }
+    if (legacy || end === 0) {
+      // A new log, or one in the JSON-lines format of earlier versions: written afresh (beginning with the open mark).
+      await this.compact(out);
+      return out;
+    }
+    // Whatever follows the last whole record was torn by a crash: cut it, so appends follow whole records.
+    if (end < bytes.length) await truncate(this.path, end);
     // From now on seqs are given out that the log does not hold yet: not clean until close says so.
-    this.baseBytes = at;
-    await this.append([Buffer.from('{"open":1}\n')], true);
+    this.baseBytes = end;
+    await this.append([encodeMark('open')], true);
     return out;
   }
 
@@ -99,7 +94,7 @@ export class FileHistoryStore implements HistoryStore {
     try {
       const handle = await open(temp, 'w', 0o644);
       try {
-        written += await writeAll(handle, [Buffer.from('{"open":1}\n')]);
+        written += await writeAll(handle, [MAGIC, encodeMark('open')]);
         // Room by room: never the whole history in one buffer.
         for (const history of snapshot) written += await writeAll(handle, encodeOps([{ kind: 'write', room: history.room, epoch: history.epoch, lastSeq: history.lastSeq, replace: true, entries: history.entries }]));
         await handle.sync();
@@ -123,7 +118,7 @@ export class FileHistoryStore implements HistoryStore {
   }
 
   async markClean(): Promise<void> {
-    await this.append([Buffer.from('{"clean":1}\n')], true);
+    await this.append([encodeMark('clean')], true);
   }
 
   async close(): Promise<void> {
@@ -161,71 +156,28 @@ async function writeAll(handle: FileHandle, buffers: Buffer[]): Promise<number> 
   return total;
 }
 
-/** The records of `ops`, payloads passed by reference. */
-function encodeOps(ops: readonly HistoryOp[]): Buffer[] {
-  const out: Buffer[] = [];
-  for (const op of ops) {
-    if (op.kind === 'drop') {
-      out.push(Buffer.from(`${JSON.stringify({ d: op.room })}\n`));
-      continue;
-    }
-    out.push(Buffer.from(`${JSON.stringify(op.replace ? { w: op.room, e: op.epoch, l: op.lastSeq, r: 1 } : { w: op.room, e: op.epoch, l: op.lastSeq })}\n`));
-    for (const entry of op.entries) {
-      out.push(Buffer.from(`${JSON.stringify({ m: op.room, e: op.epoch, s: entry.seq, o: entry.opcode, f: entry.from, t: entry.ts, n: entry.payload.length })}\n`), entry.payload, NL);
-    }
-  }
-  return out;
-}
-
-type LogRecord =
-  | { w: string; e: string; l: number; r?: 1 }
-  | { m: string; e: string; s: number; o: number; f: string; t: number; n: number }
-  | { d: string }
-  | { open: 1 }
-  | { clean: 1 };
-
-/** The record at `at`, or null at the end or at the first incomplete or malformed one. */
-function readRecord(bytes: Buffer, at: number): { record: LogRecord; payload: Buffer | null; end: number } | null {
-  const nl = bytes.indexOf(0x0a, at);
-  if (nl === -1) return null;
-  let value: unknown;
-  try {
-    value = JSON.parse(bytes.toString('utf8', at, nl));
-  } catch {
-    return null;
-  }
-  if (typeof value !== 'object' || value === null) return null;
-  const r = value as Record<string, unknown>;
-  if (typeof r.m === 'string') {
-    const ok = typeof r.e === 'string' && Number.isSafeInteger(r.s) && (r.o === Opcode.Text || r.o === Opcode.Binary) && typeof r.f === 'string' && typeof r.t === 'number' && Number.isSafeInteger(r.n) && (r.n as number) >= 0;
-    if (!ok) return null;
-    const start = nl + 1;
-    const stop = start + (r.n as number);
-    if (stop >= bytes.length || bytes[stop] !== 0x0a) return null;
-    return { record: value as LogRecord, payload: bytes.subarray(start, stop), end: stop + 1 };
-  }
-  const known = (typeof r.w === 'string' && typeof r.e === 'string' && Number.isSafeInteger(r.l)) || typeof r.d === 'string' || r.open === 1 || r.clean === 1;
-  return known ? { record: value as LogRecord, payload: null, end: nl + 1 } : null;
-}
-
-function applyRecord(rooms: Map<string, StoredHistory>, record: LogRecord, payload: Buffer | null, size: number): void {
-  if ('d' in record) {
-    rooms.delete(record.d);
-  } else if ('w' in record) {
-    const current = rooms.get(record.w);
-    if (current === undefined || record.r === 1 || current.epoch !== record.e) {
-      rooms.set(record.w, { room: record.w, epoch: record.e, lastSeq: record.l, entries: [], clean: false });
+function applyRecord(rooms: Map<string, StoredHistory>, record: LogRecord, size: number): void {
+  if (record.kind === 'drop') {
+    rooms.delete(record.room);
+  } else if (record.kind === 'write') {
+    let current = rooms.get(record.room);
+    if (current === undefined || record.replace || current.epoch !== record.epoch) {
+      current = { room: record.room, epoch: record.epoch, lastSeq: record.lastSeq, entries: [], clean: false };
+      rooms.set(record.room, current);
     } else {
-      current.lastSeq = Math.max(current.lastSeq, record.l);
+      current.lastSeq = Math.max(current.lastSeq, record.lastSeq);
     }
-  } else if ('m' in record && payload !== null) {
-    const current = rooms.get(record.m);
-    if (current === undefined || current.epoch !== record.e) return;
-    const previous = current.entries[current.entries.length - 1];
-    // Only a consecutive run counts; anything else starts the run again from this message.
-    if (previous !== undefined && record.s !== previous.seq + 1) current.entries = [];
-    // A copy: the file's buffer is dropped once loaded.
-    current.entries.push({ seq: record.s, opcode: record.o as DataOpcode, from: record.f, ts: record.t, payload: Buffer.from(payload) });
-    if (size > 0 && current.entries.length > 2 * size) current.entries.splice(0, current.entries.length - size);
+    for (const entry of record.entries) keep(current, entry, size);
+  } else if (record.kind === 'message') {
+    const current = rooms.get(record.room);
+    if (current !== undefined && current.epoch === record.epoch) keep(current, record.entry, size);
   }
+}
+
+function keep(history: StoredHistory, entry: HistoryEntry, size: number): void {
+  const previous = history.entries[history.entries.length - 1];
+  // Only a consecutive run counts; anything else starts the run again from this message.
+  if (previous !== undefined && entry.seq !== previous.seq + 1) history.entries = [];
+  history.entries.push(entry);
+  if (size > 0 && history.entries.length > 2 * size) history.entries.splice(0, history.entries.length - size);
 }

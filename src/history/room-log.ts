@@ -31,6 +31,16 @@ export function entryBytes(entry: HistoryEntry): number {
   return entry.payload.length + 2 * entry.from.length + 96;
 }
 
+/**
+ * The payload itself when it (nearly) fills its memory: nothing writes into a
+ * relayed payload once it is a message, and a large one is not copied again. A
+ * view into a much larger socket chunk is copied, so a kept message never pins
+ * more than a third beyond what the memory bound counts.
+ */
+function ownable(payload: Buffer): Buffer {
+  return payload.length * 4 >= payload.buffer.byteLength * 3 ? payload : Buffer.from(payload);
+}
+
 /** The answer to `?since=SEQ&epoch=EPOCH`: all missed messages, or none. */
 export type Resume = { recovered: true; entries: HistoryEntry[] } | { recovered: false };
 
@@ -63,8 +73,7 @@ export class RoomLog {
   append(opcode: DataOpcode, from: string, payload: Buffer, ts: number): number {
     const seq = ++this.last;
     if (this.limits.size > 0) {
-      // A copy: the relayed payload may be a view into a larger socket chunk we must not pin.
-      const entry = { seq, opcode, from, ts, payload: Buffer.from(payload) };
+      const entry = { seq, opcode, from, ts, payload: ownable(payload) };
       this.entries.push(entry);
       this.count(entry, 1);
       if (this.entries.length > this.limits.size) this.dropOldest(this.entries.length - this.limits.size);

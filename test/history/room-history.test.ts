@@ -35,6 +35,19 @@ test('a log handed back with a hole keeps only the whole run that ends at its la
   assert.equal(whole.kept(1).map((x) => x.seq), [5, 6, 7]);
 });
 
+test('a kept payload never pins a larger socket chunk; a payload that fills its own memory is kept without a copy', () => {
+  const log = new RoomLog('E', 0, [], { size: 10, ttlMs: 1e9 });
+  const chunk = Buffer.alloc(65536, 0x61);
+  const view = chunk.subarray(100, 164);
+  log.append(Opcode.Binary, 'a', view, 1);
+  const own = Buffer.alloc(256 * 1024, 0x62);
+  log.append(Opcode.Binary, 'a', own, 1);
+  const [small, large] = log.kept(1);
+  assert.is(small!.payload.buffer === chunk.buffer, false, 'the view was copied out of its chunk');
+  assert.equal(small!.payload, view);
+  assert.ok(large!.payload === own, 'the large payload is kept as it is');
+});
+
 test('HISTORY_MAX_BYTES: the oldest kept message of any room goes first; the accounting stays exact', () => {
   const one = entryBytes({ seq: 1, opcode: Opcode.Text, from: 'ada', ts: 0, payload: Buffer.from('xxxx') });
   const h = new RoomHistory({ size: 100, ttlMs: 1e9, maxBytes: 3 * one, now: () => 1000 });

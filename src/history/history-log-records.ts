@@ -1,0 +1,291 @@
+// The bytes of the embedded history log (DATA_DIR/history.log), sans-I/O: the
+// records a grouped write appends, and the reader that turns a log back into
+// records, stopping at the first torn or malformed one. Also reads the JSON-lines
+// log of earlier versions, so an upgrade keeps every room's history.
+//
+// A log is MAGIC, then records. A record is
+//   kind (u8) · body length (u32 LE) · body · END (0x0a)
+// and the bodies are (numbers little-endian, strings u32 byte length + UTF-8):
+//   WRITE  room · epoch · lastSeq (f64) · replace (u8) · count (u32) · count × entry
+//          entry = seq (f64) · opcode (u8) · ts (f64) · from · payload length (u32) · payload
+//   DROP   room            OPEN, CLEAN   (empty: process started / stopped cleanly)
+// Binary and length-prefixed, so a payload of any bytes is only a payload, and a
+// grouped write is a few buffers: headers share one allocation, large payloads
+// go to the kernel by reference.
+
+import { Opcode, type DataOpcode } from '../frames/opcodes';
+import type { HistoryOp } from './history-store';
+import type { HistoryEntry } from './room-log';
+
+export const MAGIC = Buffer.from('rooms history log 2\n');
+const END = 0x0a;
+const enum Kind {
+  Write = 1,
+  Drop = 2,
+  Open = 3,
+  Clean = 4,
+}
+/** Payloads up to this size are copied next to their headers; larger ones are passed by reference. */
+const INLINE_PAYLOAD_BYTES = 2048;
+const SLAB_BYTES = 64 * 1024;
+
+export type LogRecord =
+  | { kind: 'write'; room: string; epoch: string; lastSeq: number; replace: boolean; entries: HistoryEntry[] }
+  /** A single message of the JSON-lines format, which counted only under its room's current epoch. */
+  | { kind: 'message'; room: string; epoch: string; entry: HistoryEntry }
+  | { kind: 'drop'; room: string }
+  | { kind: 'open' }
+  | { kind: 'clean' };
+
+/** Appends numbers, strings and buffers into as few buffers as it can. */
+class BufferList {
+  readonly out: Buffer[] = [];
+  private slab = Buffer.allocUnsafe(SLAB_BYTES);
+  private start = 0;
+  private at = 0;
+  bytes = 0;
+
+  private room(n: number): void {
+    if (this.at + n <= this.slab.length) return;
+    this.cut();
+    this.slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, n));
+    this.start = this.at = 0;
+  }
+
+  private cut(): void {
+    if (this.at > this.start) this.out.push(this.slab.subarray(this.start, this.at));
+    this.start = this.at;
+  }
+
+  u8(v: number): void {
+    this.room(1);
+    this.slab[this.at++] = v;
+    this.bytes += 1;
+  }
+
+  u32(v: number): void {
+    this.room(4);
+    this.at = this.slab.writeUInt32LE(v, this.at);
+    this.bytes += 4;
+  }
+
+  f64(v: number): void {
+    this.room(8);
+    this.at = this.slab.writeDoubleLE(v, this.at);
+    this.bytes += 8;
+  }
+
+  text(s: string): void {
+    this.room(4 + 3 * s.length);
+    const n = this.slab.write(s, this.at + 4, 'utf8');
+    this.slab.writeUInt32LE(n, this.at);
+    this.at += 4 + n;
+    this.bytes += 4 + n;
+  }
+
+  raw(b: Buffer): void {
+    if (b.length > INLINE_PAYLOAD_BYTES) {
+      this.cut();
+      this.out.push(b);
+    } else {
+      this.room(b.length);
+      this.at += b.copy(this.slab, this.at);
+    }
+    this.bytes += b.length;
+  }
+
+  /** A u32 written later (a record's body length, known once the body is in). */
+  placeholder(): (value: number) => void {
+    this.room(4);
+    const slab = this.slab;
+    const at = this.at;
+    this.at += 4;
+    this.bytes += 4;
+    return (value) => void slab.writeUInt32LE(value, at);
+  }
+
+  done(): Buffer[] {
+    this.cut();
+    return this.out;
+  }
+}
+
+function record(list: BufferList, kind: Kind, body: () => void): void {
+  list.u8(kind);
+  const setLength = list.placeholder();
+  const before = list.bytes;
+  body();
+  setLength(list.bytes - before);
+  list.u8(END);
+}
+
+/** The records of `ops`, ready for one writev. */
+export function encodeOps(ops: readonly HistoryOp[]): Buffer[] {
+  const list = new BufferList();
+  for (const op of ops) {
+    if (op.kind === 'drop') {
+      record(list, Kind.Drop, () => list.text(op.room));
+      continue;
+    }
+    record(list, Kind.Write, () => {
+      list.text(op.room);
+      list.text(op.epoch);
+      list.f64(op.lastSeq);
+      list.u8(op.replace ? 1 : 0);
+      list.u32(op.entries.length);
+      for (const entry of op.entries) {
+        list.f64(entry.seq);
+        list.u8(entry.opcode);
+        list.f64(entry.ts);
+        list.text(entry.from);
+        list.u32(entry.payload.length);
+        list.raw(entry.payload);
+      }
+    });
+  }
+  return list.done();
+}
+
+export function encodeMark(mark: 'open' | 'clean'): Buffer {
+  const list = new BufferList();
+  record(list, mark === 'open' ? Kind.Open : Kind.Clean, () => undefined);
+  return Buffer.concat(list.done());
+}
+
+/** Reads a body; every read checks its bounds and throws Malformed past them. */
+class BodyReader {
+  constructor(
+    private readonly bytes: Buffer,
+    private at: number,
+    private readonly end: number,
+  ) {}
+
+  private need(n: number): number {
+    if (this.at + n > this.end) throw new Malformed();
+    const at = this.at;
+    this.at += n;
+    return at;
+  }
+
+  u8(): number {
+    return this.bytes[this.need(1)]!;
+  }
+  u32(): number {
+    return this.bytes.readUInt32LE(this.need(4));
+  }
+  f64(): number {
+    return this.bytes.readDoubleLE(this.need(8));
+  }
+  text(): string {
+    const n = this.u32();
+    const at = this.need(n);
+    return this.bytes.toString('utf8', at, at + n);
+  }
+  /** A copy: the log's buffer is dropped once loaded. */
+  payload(): Buffer {
+    const n = this.u32();
+    const at = this.need(n);
+    return Buffer.from(this.bytes.subarray(at, at + n));
+  }
+  finished(): boolean {
+    return this.at === this.end;
+  }
+}
+
+class Malformed extends Error {}
+
+function readBody(kind: number, body: BodyReader): LogRecord {
+  switch (kind) {
+    case Kind.Write: {
+      const room = body.text();
+      const epoch = body.text();
+      const lastSeq = body.f64();
+      const replace = body.u8() === 1;
+      const count = body.u32();
+      const entries: HistoryEntry[] = [];
+      for (let i = 0; i < count; i++) {
+        const seq = body.f64();
+        const opcode = body.u8();
+        const ts = body.f64();
+        const from = body.text();
+        const payload = body.payload();
+        if (!Number.isSafeInteger(seq) || (opcode !== Opcode.Text && opcode !== Opcode.Binary)) throw new Malformed();
+        entries.push({ seq, opcode: opcode as DataOpcode, ts, from, payload });
+      }
+      if (!Number.isSafeInteger(lastSeq)) throw new Malformed();
+      return { kind: 'write', room, epoch, lastSeq, replace, entries };
+    }
+    case Kind.Drop:
+      return { kind: 'drop', room: body.text() };
+    case Kind.Open:
+      return { kind: 'open' };
+    case Kind.Clean:
+      return { kind: 'clean' };
+    default:
+      throw new Malformed();
+  }
+}
+
+/**
+ * The whole records of a log, and where the last one ends: whatever follows
+ * was torn by a crash (or is garbage) and is to be cut. `legacy`: the log is in
+ * the JSON-lines format of earlier versions (to be rewritten before appending).
+ */
+export function readLog(bytes: Buffer): { records: LogRecord[]; end: number; legacy: boolean } {
+  if (bytes.length > 0 && bytes[0] === 0x7b) return readLegacyLog(bytes);
+  const records: LogRecord[] = [];
+  if (bytes.length < MAGIC.length || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) return { records, end: 0, legacy: false };
+  let at = MAGIC.length;
+  while (at + 5 <= bytes.length) {
+    const kind = bytes[at]!;
+    const length = bytes.readUInt32LE(at + 1);
+    const start = at + 5;
+    const stop = start + length;
+    if (stop >= bytes.length || bytes[stop] !== END) break;
+    const body = new BodyReader(bytes, start, stop);
+    try {
+      const next = readBody(kind, body);
+      if (!body.finished()) break;
+      records.push(next);
+    } catch (error) {
+      if (error instanceof Malformed) break;
+      throw error;
+    }
+    at = stop + 1;
+  }
+  return { records, end: at, legacy: false };
+}
+
+/** The JSON-lines format: a JSON line per record, a message's line followed by its payload and "\n". */
+function readLegacyLog(bytes: Buffer): { records: LogRecord[]; end: number; legacy: boolean } {
+  const records: LogRecord[] = [];
+  let at = 0;
+  for (;;) {
+    const nl = bytes.indexOf(0x0a, at);
+    if (nl === -1) break;
+    let r: Record<string, unknown>;
+    try {
+      const value: unknown = JSON.parse(bytes.toString('utf8', at, nl));
+      if (typeof value !== 'object' || value === null) break;
+      r = value as Record<string, unknown>;
+    } catch {
+      break;
+    }
+    if (typeof r.m === 'string') {
+      const ok = typeof r.e === 'string' && Number.isSafeInteger(r.s) && (r.o === Opcode.Text || r.o === Opcode.Binary) && typeof r.f === 'string' && typeof r.t === 'number' && Number.isSafeInteger(r.n) && (r.n as number) >= 0;
+      const stop = nl + 1 + (ok ? (r.n as number) : 0);
+      if (!ok || stop >= bytes.length || bytes[stop] !== 0x0a) break;
+      const entry = { seq: r.s as number, opcode: r.o as DataOpcode, from: r.f as string, ts: r.t as number, payload: Buffer.from(bytes.subarray(nl + 1, stop)) };
+      records.push({ kind: 'message', room: r.m, epoch: r.e as string, entry });
+      at = stop + 1;
+      continue;
+    }
+    if (typeof r.w === 'string' && typeof r.e === 'string' && Number.isSafeInteger(r.l)) records.push({ kind: 'write', room: r.w, epoch: r.e, lastSeq: r.l as number, replace: r.r === 1, entries: [] });
+    else if (typeof r.d === 'string') records.push({ kind: 'drop', room: r.d });
+    else if (r.open === 1) records.push({ kind: 'open' });
+    else if (r.clean === 1) records.push({ kind: 'clean' });
+    else break;
+    at = nl + 1;
+  }
+  return { records, end: at, legacy: true };
+}
