@@ -15,6 +15,8 @@ import type { HistoryEntry } from './room-log';
 const LOG_FILE = 'history.log';
 /** Growth that triggers a compaction, at least (and at least as much as the log held after the last one). */
 const COMPACT_AFTER_BYTES = 4 * 1024 * 1024;
+/** Roughly how much of the snapshot one compaction write carries. */
+const COMPACT_BATCH_BYTES = 1024 * 1024;
 /** Buffers per writev call, well under the kernel's IOV_MAX. */
 const WRITEV_CHUNK = 512;
 
@@ -95,8 +97,19 @@ export class FileHistoryStore implements HistoryStore {
       const handle = await open(temp, 'w', 0o644);
       try {
         written += await writeAll(handle, [MAGIC, encodeMark('open')]);
-        // Room by room: never the whole history in one buffer.
-        for (const history of snapshot) written += await writeAll(handle, encodeOps([{ kind: 'write', room: history.room, epoch: history.epoch, lastSeq: history.lastSeq, replace: true, entries: history.entries }]));
+        // A batch of rooms per write: never the whole history encoded at once, nor a write (a thread-pool round trip) per room.
+        let batch: HistoryOp[] = [];
+        let batchBytes = 0;
+        for (let i = 0; i < snapshot.length; i++) {
+          const history = snapshot[i]!;
+          batch.push({ kind: 'write', room: history.room, epoch: history.epoch, lastSeq: history.lastSeq, replace: true, entries: history.entries });
+          for (const entry of history.entries) batchBytes += entry.payload.length + 64;
+          if (batchBytes >= COMPACT_BATCH_BYTES || i === snapshot.length - 1) {
+            written += await writeAll(handle, encodeOps(batch));
+            batch = [];
+            batchBytes = 0;
+          }
+        }
         await handle.sync();
       } finally {
         await handle.close();
