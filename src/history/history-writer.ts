@@ -165,8 +165,9 @@ export class HistoryWriter implements HistorySink {
       const known = this.written.get(room);
       if (known !== undefined && known.epoch === log.epoch) {
         if (known.lastSeq === log.lastSeq) continue;
-        const start = kept.findIndex((entry) => entry.seq > known.lastSeq);
-        const next = start === -1 ? [] : kept.slice(start);
+        // Kept seqs are consecutive: the first unwritten one is found by arithmetic, not by a scan.
+        const oldest = kept[0]?.seq ?? known.lastSeq + 1;
+        const next = kept.slice(Math.max(0, known.lastSeq + 1 - oldest));
         // The first unwritten message is no longer kept: the store cannot be continued without a hole.
         const hole = next.length > 0 && next[0]!.seq !== known.lastSeq + 1;
         ops.push({ kind: 'write', room, epoch: log.epoch, lastSeq: log.lastSeq, replace: hole, entries: hole ? [...kept] : next });
