@@ -45,8 +45,14 @@ function ownable(payload: Buffer): Buffer {
 export type Resume = { recovered: true; entries: HistoryEntry[] } | { recovered: false };
 
 export class RoomLog {
-  /** Kept messages, oldest first; their seqs are consecutive and end at lastSeq when any is kept. */
+  /**
+   * Kept messages, oldest first, from `head` on; their seqs are consecutive and end
+   * at lastSeq when any is kept. Dropping the oldest only moves `head` (a ring's cost,
+   * not a shift of every kept message per append); the dropped slots are cut off
+   * once they outnumber the kept ones, or when the kept list is handed out.
+   */
   private entries: HistoryEntry[];
+  private head = 0;
 
   constructor(
     /** Names one unbroken history: a (epoch, seq) pair never names two messages. */
@@ -76,7 +82,8 @@ export class RoomLog {
       const entry = { seq, opcode, from, ts, payload: ownable(payload) };
       this.entries.push(entry);
       this.count(entry, 1);
-      if (this.entries.length > this.limits.size) this.dropOldest(this.entries.length - this.limits.size);
+      const kept = this.entries.length - this.head;
+      if (kept > this.limits.size) this.dropOldest(kept - this.limits.size);
     }
     return seq;
   }
@@ -84,6 +91,7 @@ export class RoomLog {
   /** What is kept at `now`, oldest first (expired messages are dropped first). */
   kept(now: number): readonly HistoryEntry[] {
     this.expire(now);
+    this.cutDropped();
     return this.entries;
   }
 
@@ -109,32 +117,43 @@ export class RoomLog {
 
   /** The oldest kept seq, or null when nothing is kept. */
   get oldestSeq(): number | null {
-    return this.entries[0]?.seq ?? null;
+    return this.entries[this.head]?.seq ?? null;
   }
 
   /** Drops the kept messages up to `seq` (the process-wide memory bound evicting the oldest). */
   dropThrough(seq: number): void {
     let drop = 0;
-    while (drop < this.entries.length && this.entries[drop]!.seq <= seq) drop++;
+    while (this.head + drop < this.entries.length && this.entries[this.head + drop]!.seq <= seq) drop++;
     this.dropOldest(drop);
   }
 
   /** This room's messages leave the budget (the room is gone). */
   release(): void {
-    this.dropOldest(this.entries.length);
+    this.dropOldest(this.entries.length - this.head);
   }
 
   private expire(now: number): void {
     const cutoff = now - this.limits.ttlMs;
     let drop = 0;
-    while (drop < this.entries.length && this.entries[drop]!.ts < cutoff) drop++;
+    while (this.head + drop < this.entries.length && this.entries[this.head + drop]!.ts < cutoff) drop++;
     this.dropOldest(drop);
   }
 
   private dropOldest(n: number): void {
     if (n <= 0) return;
-    for (let i = 0; i < n; i++) this.count(this.entries[i]!, -1);
-    this.entries.splice(0, n);
+    const entries = this.entries as (HistoryEntry | undefined)[];
+    for (let i = this.head; i < this.head + n; i++) {
+      this.count(entries[i]!, -1);
+      entries[i] = undefined; // its payload is freed now, not when the slot is cut
+    }
+    this.head += n;
+    if (this.head > 32 && this.head * 2 > this.entries.length) this.cutDropped();
+  }
+
+  private cutDropped(): void {
+    if (this.head === 0) return;
+    this.entries = this.entries.slice(this.head);
+    this.head = 0;
   }
 
   private count(entry: HistoryEntry, sign: 1 | -1): void {
