@@ -139,7 +139,6 @@ export class WsPeer implements RoomMember, ConnectionOutput {
     if (!this.queueBytes(header, false)) return;
     this.queueBytes(payload, true);
     if (this.ctx.trace !== null) this.ctx.trace(`→ ${this.remote} ${describeFrameOrHead(Buffer.concat([header, payload.subarray(0, 16)]))}`);
-    this.checkBacklog();
   }
 
   // --- ConnectionOutput
@@ -147,7 +146,6 @@ export class WsPeer implements RoomMember, ConnectionOutput {
   write(bytes: Buffer): void {
     if (!this.queueBytes(bytes, true)) return;
     if (this.ctx.trace !== null) this.ctx.trace(`→ ${this.remote} ${describeFrameOrHead(bytes)}`);
-    this.checkBacklog();
   }
 
   /** Adds to this turn's batch; sends the batch now once it is large (`mayFlush`: this ends a frame). */
@@ -158,12 +156,6 @@ export class WsPeer implements RoomMember, ConnectionOutput {
     this.queuedBytes += bytes.length;
     if (mayFlush && this.queuedBytes >= FLUSH_NOW_BYTES) this.flush();
     return true;
-  }
-
-  /** The hard bound, for memory: everything owed, this turn's burst included. */
-  private checkBacklog(): void {
-    const { maxBufferedBytes, maxMessageBytes } = this.ctx.settings;
-    if (this.queuedBytes + this.socket.writableLength > 2 * maxBufferedBytes + maxMessageBytes && !this.droppedAsSlow) this.dropAsSlow();
   }
 
   message(message: Message): void {
@@ -212,10 +204,15 @@ export class WsPeer implements RoomMember, ConnectionOutput {
   flush(): void {
     const queue = this.queue;
     if (queue.length === 0 || this.socket.destroyed) return;
+    const { maxBufferedBytes, maxMessageBytes } = this.ctx.settings;
+    // The hard bound, for memory: everything owed, this batch included. Checked as each batch
+    // goes to the socket rather than per frame (a batch is flushed at FLUSH_NOW_BYTES, so
+    // it holds at most that plus one frame): one read of the socket per batch, not per delivery.
+    if (this.queuedBytes + this.socket.writableLength > 2 * maxBufferedBytes + maxMessageBytes && !this.droppedAsSlow) return this.dropAsSlow();
     // The socket's own backpressure signal: bytes from earlier turns it could not hand to
     // the kernel. A reader that keeps up brings them back under the limit soon after a
     // burst; one that stays over it for SLOW_GRACE_MS is not keeping up, and is dropped.
-    if (this.socket.writableLength > this.ctx.settings.maxBufferedBytes && !this.droppedAsSlow) {
+    if (this.socket.writableLength > maxBufferedBytes && !this.droppedAsSlow) {
       const now = Date.now();
       if (this.overLimitSince === 0) this.overLimitSince = now;
       else if (now - this.overLimitSince > SLOW_GRACE_MS) this.dropAsSlow();
