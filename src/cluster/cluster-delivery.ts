@@ -219,10 +219,10 @@ export class ClusterDelivery implements RoomDelivery {
     await this.link.run('control', [this.names.access(h)], [this.names.channel(h), event, state ?? '', this.options.keyTtlSeconds]);
   }
 
-  /** The room's access state as its owner last set it anywhere, or null (never changed, or expired). */
+  /** The room's access state as its owner last set it anywhere, or null (never changed, or expired); rejects when Redis does not answer. */
   readAccess(key: string): Promise<string | null> {
-    // A stalled Redis: the state last known here decides, as during an outage.
-    if (!this.link.answering) return Promise.resolve(null);
+    // A stalled Redis is not waited for: the caller asks the shared store instead.
+    if (!this.link.answering) return Promise.reject(new Error('redis is not answering'));
     return this.link.get(this.names.access(this.names.hash(key)));
   }
 

@@ -4,7 +4,7 @@
 // (secret hash, lock, closed) is also written to Redis first, and a node reads it
 // before deciding a join, so no node admits by a state the owner already changed.
 
-import type { RoomAccess } from '../access/room-access';
+import { accessOfRecord, type RoomAccess } from '../access/room-access';
 import { LocalRoomControl, type RoomControl } from '../access/room-control';
 import type { RoomRecord } from '../persistence/types';
 import type { Room } from '../rooms/room';
@@ -84,14 +84,37 @@ export class ClusterRoomControl implements RoomControl {
       room = this.registry.get(key);
     }
     if (room === undefined) return;
-    const state = parse<AccessState>(await this.delivery.readAccess(key).catch(() => null));
-    if (state === null || state.createdAt !== room.createdAt || this.registry.get(key) !== room) return;
-    if (state.closed) {
-      this.registry.forget(room);
-      this.local.closeMembers(room);
-    } else {
-      room.access = { ...state.access };
+    let json: string | null;
+    try {
+      json = await this.delivery.readAccess(key);
+    } catch {
+      return this.refreshFromStore(room);
     }
+    const state = parse<AccessState>(json);
+    if (state === null || state.createdAt !== room.createdAt || this.registry.get(key) !== room) return;
+    if (state.closed) this.closedElsewhere(room);
+    else room.access = { ...state.access };
+  }
+
+  /**
+   * Redis cannot say what the owner last set (down or stalled): the shared store can,
+   * since every owner command also saves the room's access there. The store's read
+   * answers null both for "no such room" and for "cannot say", so a missing record
+   * changes nothing (a close_room given elsewhere meanwhile reaches this node's
+   * members only through Redis). Without a shared store, or when it cannot be read,
+   * the state last known here decides.
+   */
+  private async refreshFromStore(room: Room): Promise<void> {
+    if (this.read === undefined) return;
+    const record = await this.read(room.key).catch(() => null);
+    // Another incarnation's record (the room made again meanwhile) says nothing about this one.
+    if (record === null || record.createdAt !== room.createdAt || this.registry.get(room.key) !== room) return;
+    room.access = accessOfRecord(record);
+  }
+
+  private closedElsewhere(room: Room): void {
+    this.registry.forget(room);
+    this.local.closeMembers(room);
   }
 
   private publish(room: Room, command: { op: 'kick'; name: string } | { op: 'close' } | { op: 'access'; access: RoomAccess }, state: AccessState | null): Promise<void> {

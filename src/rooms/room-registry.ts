@@ -3,7 +3,7 @@
 // before that member's 101), live while occupied, idle when empty, purged after
 // ROOM_RETENTION, and restored empty after a restart.
 
-import type { RoomAccess } from '../access/room-access';
+import { accessOfRecord, type RoomAccess } from '../access/room-access';
 import { type HistorySource, type JoinView, LocalHistorySource } from '../history/history-source';
 import { RoomHistory } from '../history/room-history';
 import type { RoomRecord, WriteOutcome } from '../persistence/types';
@@ -308,8 +308,4 @@ export class RoomRegistry {
       locked: room.access.locked,
     }));
   }
-}
-
-function accessOfRecord(record: RoomRecord): RoomAccess {
-  return { secretHash: record.secretHash ?? null, ownerTokenHash: record.ownerTokenHash ?? null, locked: record.locked === true };
 }

@@ -266,8 +266,9 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     if (decision.endpoint === 'echo') return upgrade(socket, decision, null, rest.length > 0 ? [rest] : [], false);
     // Joining a room that exists needs no wait; creating one waits for its durable write.
     const room = registry.admitNow(decision.room);
-    // A cluster reads the welcome's history from Redis: no view at once, so the admission path.
-    const view = room !== null ? registry.source.viewNow(room) : null;
+    // A cluster reads the welcome's history from Redis: no view at once, so the admission path,
+    // which also reads the owner's latest lock and secret (from the shared store while Redis is down).
+    const view = room !== null && clusterControl === null ? registry.source.viewNow(room) : null;
     if (room !== null && view !== null && access.gate.passesWithoutCheck(room.access, decision.credential)) return upgrade(socket, decision, room, rest.length > 0 ? [rest] : [], false, AS_MEMBER, view);
     view?.done();
     void admitThenUpgrade(socket, decision, rest);

@@ -1,0 +1,70 @@
+// Owner commands while Redis is down, two nodes sharing a MariaDB room store and
+// a throwaway redis-server of this test's own: the command cannot cross Redis,
+// but it is saved in the shared store, and a node that cannot read the owner's
+// state from Redis reads it there before admitting a join. A lock set on A
+// refuses joins on B (423), and so does a secret set on A (401).
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { jsonMember, refusal } from '../access/support';
+import { destroyAllClients, sleep } from '../helpers/raw-client';
+import { freshDatabase, type TestDatabase } from '../helpers/mariadb';
+import { type ServerProcess, stopAllServerProcesses } from '../helpers/server-process';
+import { getJson, randomCluster, randomRoom, startNode, ThrowawayRedis } from './support';
+
+const cluster = randomCluster();
+let redis: ThrowawayRedis;
+let db: TestDatabase;
+let nodes: ServerProcess[] = [];
+const port = (i: number) => nodes[i]!.port;
+
+async function untilDegraded(node: ServerProcess): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (((await getJson(`${node.httpUrl}/healthz`)) as { status: string }).status === 'degraded') return;
+    await sleep(100);
+  }
+  throw new Error('node not degraded within 10 s of Redis stopping');
+}
+
+test.before(async () => {
+  redis = await ThrowawayRedis.start();
+  db = await freshDatabase();
+  nodes = await Promise.all([0, 1].map(() => startNode({ cluster, redisUrl: `${redis.url}/0`, env: { MARIADB_URL: db.url } })));
+});
+test.after(async () => {
+  destroyAllClients();
+  await stopAllServerProcesses();
+  await redis.remove();
+  await db.drop();
+});
+
+test('Redis down: a lock or a secret set on A is read by B from the shared store before it admits a join', async () => {
+  const locked = randomRoom('locked');
+  const guarded = randomRoom('guarded');
+  const lockOwner = await jsonMember(port(0), locked, 'ada');
+  const secretOwner = await jsonMember(port(0), guarded, 'ada');
+  assert.is((await refusal(port(1), locked, 'early')).status, 101, 'open before the lock');
+  assert.is((await refusal(port(1), guarded, 'early')).status, 101, 'open before the secret');
+
+  await redis.stop();
+  await Promise.all(nodes.map(untilDegraded));
+
+  lockOwner.send({ type: 'lock' });
+  assert.equal(await lockOwner.nextOf('room'), { type: 'room', locked: true, protected: false });
+  secretOwner.send({ type: 'set_secret', secret: 'correct-horse-battery' });
+  assert.equal(await secretOwner.nextOf('room'), { type: 'room', locked: false, protected: true });
+  // The change reaches the store behind the owner's answer: B refuses once it is there.
+  const refusedOnB = async (room: string, want: number): Promise<number> => {
+    let status = 0;
+    for (let i = 0; i < 50 && status !== want; i++) {
+      status = (await refusal(port(1), room, 'intruder')).status;
+      if (status !== want) await sleep(100);
+    }
+    return status;
+  };
+  assert.is(await refusedOnB(locked, 423), 423, 'B admits by the lock A set while Redis was down');
+  assert.is(await refusedOnB(guarded, 401), 401, 'B admits by the secret A set while Redis was down');
+  assert.is((await refusal(port(1), guarded, 'friend', { bearer: 'correct-horse-battery' })).status, 101, 'the new secret opens it on B');
+});
+
+test.run();
