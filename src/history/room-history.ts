@@ -34,8 +34,13 @@ export class RoomHistory {
   private readonly newEpoch: () => string;
   readonly budget: HistoryBudget = { bytes: 0, entries: 0 };
   private readonly maxBytes: number;
-  /** Every kept message in the order kept, across rooms: the order the memory bound evicts in. Items may be stale. */
-  private fifo: { room: string; log: RoomLog; seq: number }[] = [];
+  /**
+   * Every kept message in the order kept, across rooms: the order the memory bound
+   * evicts in, as two parallel arrays (no object per message for the collector to
+   * carry). Items may be stale: their log released, or their message already gone.
+   */
+  private fifoLogs: RoomLog[] = [];
+  private fifoSeqs: number[] = [];
   private fifoHead = 0;
 
   constructor(options: RoomHistoryOptions) {
@@ -91,16 +96,33 @@ export class RoomHistory {
 
   /** Over HISTORY_MAX_BYTES: the oldest kept messages of any room go first (those rooms then resume less far back). */
   private bound(room: string, log: RoomLog, seq: number): void {
-    this.fifo.push({ room, log, seq });
-    while (this.budget.bytes > this.maxBytes && this.fifoHead < this.fifo.length) {
-      const oldest = this.fifo[this.fifoHead++]!;
-      if (this.logs.get(oldest.room) === oldest.log) oldest.log.dropThrough(oldest.seq);
-    }
+    this.fifoLogs.push(log);
+    this.fifoSeqs.push(seq);
+    this.evictOverBudget();
     // Items of messages dropped otherwise (count, age, room gone) are swept now and then, so the queue stays near the kept count.
-    const live = this.fifo.length - this.fifoHead;
+    const live = this.fifoLogs.length - this.fifoHead;
     if (this.fifoHead > 4096 || live > 2 * this.budget.entries + 4096) {
-      this.fifo = this.fifo.slice(this.fifoHead).filter((item) => this.logs.get(item.room) === item.log && (item.log.oldestSeq ?? Infinity) <= item.seq);
+      const logs: RoomLog[] = [];
+      const seqs: number[] = [];
+      for (let i = this.fifoHead; i < this.fifoLogs.length; i++) {
+        const log = this.fifoLogs[i]!;
+        const seq = this.fifoSeqs[i]!;
+        if (!log.released && (log.oldestSeq ?? Infinity) <= seq) {
+          logs.push(log);
+          seqs.push(seq);
+        }
+      }
+      this.fifoLogs = logs;
+      this.fifoSeqs = seqs;
       this.fifoHead = 0;
+    }
+  }
+
+  private evictOverBudget(): void {
+    while (this.budget.bytes > this.maxBytes && this.fifoHead < this.fifoLogs.length) {
+      const log = this.fifoLogs[this.fifoHead]!;
+      const seq = this.fifoSeqs[this.fifoHead++]!;
+      if (!log.released) log.dropThrough(seq);
     }
   }
 
@@ -126,12 +148,10 @@ export class RoomHistory {
       const items: { room: string; log: RoomLog; seq: number; ts: number }[] = [];
       for (const [room, log] of this.logs) for (const entry of log.kept(this.now())) items.push({ room, log, seq: entry.seq, ts: entry.ts });
       items.sort((a, b) => a.ts - b.ts);
-      this.fifo = items.map(({ room, log, seq }) => ({ room, log, seq }));
+      this.fifoLogs = items.map((item) => item.log);
+      this.fifoSeqs = items.map((item) => item.seq);
       this.fifoHead = 0;
-      while (this.budget.bytes > this.maxBytes && this.fifoHead < this.fifo.length) {
-        const oldest = this.fifo[this.fifoHead++]!;
-        oldest.log.dropThrough(oldest.seq);
-      }
+      this.evictOverBudget();
     }
     return renewed;
   }

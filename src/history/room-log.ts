@@ -70,6 +70,8 @@ export class RoomLog {
 
   /** The bytes this room's kept messages cost (see entryBytes). */
   bytes = 0;
+  /** The room's history ended (room gone, or created again under a new epoch): nothing of it is kept any more. */
+  released = false;
 
   get lastSeq(): number {
     return this.last;
@@ -129,6 +131,7 @@ export class RoomLog {
 
   /** This room's messages leave the budget (the room is gone). */
   release(): void {
+    this.released = true;
     this.dropOldest(this.entries.length - this.head);
   }
 
