@@ -25,6 +25,7 @@ import type { RoomRegistry } from '../rooms/room-registry';
 import type { AccessControl } from '../access/access-control';
 import type { Settings } from '../settings';
 import { AddressBuckets } from '../limits/address-buckets';
+import { AddressSlots } from '../limits/address-slots';
 import { setForwardedClient } from './client-address';
 import { routeHttp } from './http-routes';
 import { openRoomServices } from './room-services';
@@ -96,7 +97,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   const publicDir = options.publicDir ?? DEFAULT_PUBLIC_DIR;
   const sockets = new Set<Socket>();
   const refusedSockets = new Set<Socket>();
-  const perAddress = new Map<string, number>();
+  const addressSlots = new AddressSlots(settings.maxConnectionsPerAddress);
   /** Upgrades per client address: a token bucket (JOIN_BURST at once, JOINS_PER_MINUTE sustained). */
   const joinBuckets = new AddressBuckets(settings.joinsPerMinutePerAddress, settings.joinBurst);
   const proxies = settings.trustProxy !== undefined && settings.trustProxy.length > 0 ? new ProxyTrust(settings.trustProxy) : null;
@@ -160,13 +161,9 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     // Caps are checked before reading a byte, so a flood of sockets costs almost nothing.
     // A trusted proxy's connections are counted by the client its header names, once read.
     const viaProxy = proxies !== null && proxies.trusts(address);
-    const fromAddress = viaProxy ? 0 : (perAddress.get(address) ?? 0) + 1;
-    if (stopping || sockets.size >= settings.maxConnections || fromAddress > settings.maxConnectionsPerAddress) {
-      const reason = stopping ? 'server is shutting down' : sockets.size >= settings.maxConnections ? 'server is at its connection limit' : 'too many connections from your address';
-      return respond(socket, textResponse(503, reason, { 'Retry-After': '5' }), true, false, 'warn');
-    }
+    const refusal = stopping ? 'server is shutting down' : sockets.size >= settings.maxConnections ? 'server is at its connection limit' : !viaProxy && !addressSlots.take(address) ? 'too many connections from your address' : null;
+    if (refusal !== null) return respond(socket, textResponse(503, refusal, { 'Retry-After': '5' }), true, false, 'warn');
     sockets.add(socket);
-    if (!viaProxy) perAddress.set(address, fromAddress);
     socket[SLOT] = viaProxy ? '' : address;
     // The whole head must arrive in time: a peer dripping one byte a second is dropped, not waited for.
     socket[HEAD] = new HttpRequestParser(settings.maxHeaderBytes);
@@ -181,10 +178,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     if (address === undefined) return;
     socket[SLOT] = undefined;
     sockets.delete(socket);
-    if (address === '') return;
-    const left = (perAddress.get(address) ?? 1) - 1;
-    if (left === 0) perAddress.delete(address);
-    else perAddress.set(address, left);
+    if (address !== '') addressSlots.release(address);
   }
 
   function onSocketClose(this: ServerSocket): void {
@@ -219,12 +213,10 @@ export async function startServer(settings: Settings, options: StartOptions = {}
   function countForwardedClient(socket: ServerSocket, headers: ReadonlyMap<string, string>): boolean {
     const client = clientAddress(socket.remoteAddress ?? 'unknown', headers, proxies);
     if (client !== normalizeAddress(socket.remoteAddress ?? 'unknown')) setForwardedClient(socket, client);
-    const fromClient = (perAddress.get(client) ?? 0) + 1;
-    if (fromClient > settings.maxConnectionsPerAddress) {
+    if (!addressSlots.take(client)) {
       respond(socket, textResponse(503, 'too many connections from your address', { 'Retry-After': '5' }), true, false, 'warn');
       return false;
     }
-    perAddress.set(client, fromClient);
     socket[SLOT] = client;
     return true;
   }
