@@ -15,7 +15,7 @@
 // store of a room whose op in the file is older is preceded by a rewrite, so
 // that replaying the file after a crash never rolls a room back.
 
-import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './write-behind';
 import type { PendingJournal } from './journal';
 import { PendingWrites, type BatchItem, type Waiter } from './pending';
 import {

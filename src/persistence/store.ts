@@ -41,7 +41,7 @@
 //   another store, stops the start (StoreStartError).
 
 import { RedisRoomBackend } from '../cluster/redis-store';
-import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
+import { DEFAULT_BACKOFF, type BackoffOptions } from './write-behind';
 import { FileBackend } from './file';
 import { FileJournal } from './journal';
 import { DEFAULT_MARIADB_OPTIONS, MariadbBackend } from './mariadb';

@@ -6,7 +6,7 @@
 import * as fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { backoffDelay } from '../../src/persistence/backoff';
+import { backoffDelay } from '../../src/persistence/write-behind';
 import { PendingWrites } from '../../src/persistence/pending';
 import { applySave, type PendingOp, type RoomRecord, type WriteOutcome } from '../../src/persistence/types';
 
