@@ -8,7 +8,7 @@
 import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AtomicFile, errorCode, isObject, isTime } from './atomic-file';
-import type { Backend } from './queued-store';
+import type { Backend } from './backend';
 import { accessOf, applySave, StoreStartError, type PendingOp, type RoomRecord } from './types';
 
 export const FILE_NAME = 'rooms.json';

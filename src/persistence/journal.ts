@@ -1,7 +1,7 @@
 // The spill journal: DATA_DIR/pending-writes.json holds the writes owed to the
 // store while it is down, so that no room key is lost across a stop or a crash.
 // With MariaDB it is rewritten during an outage before each queued write is
-// acknowledged (queued-store.ts), and at a graceful stop; the file store spills
+// acknowledged (outage-journal.ts), and at a graceful stop; the file store spills
 // to it only at a stop. Every write is atomic (temp file, fsync, rename, fsync
 // of the folder); the next start reads it before anything else, queues its writes
 // first (latest op per room), hands its rooms to the registry, and deletes the

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import type { EventEmitter } from 'node:events';
 import mariadb, { type Connection, type ConnectionConfig, type Pool, type PoolConnection } from 'mariadb';
-import type { Backend } from './queued-store';
+import type { Backend } from './backend';
 import { applySchema, parseSchema, SCHEMA_FILE, SchemaLockError, type SchemaStep } from './schema';
 import { StoreStartError, type PendingOp, type RoomRecord, type RoomStatus, type StoreLog } from './types';
 
