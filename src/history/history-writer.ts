@@ -100,6 +100,7 @@ export class HistoryWriter implements HistorySink {
     this.closed = true;
     this.behind.cancel();
     if (this.pruneTimer !== null) clearInterval(this.pruneTimer);
+    // A hung store (a frozen database) must not hold the stop: every wait ends at the deadline.
     const deadline = new Deadline(deadlineMs);
     let ok = false;
     for (;;) {
