@@ -6,7 +6,7 @@
 // As durable as that Redis's own AOF/RDB settings (README, "Cluster").
 
 import { Redis } from 'ioredis';
-import type { Backend } from '../persistence/queued-store';
+import type { Backend } from '../persistence/backend';
 import type { PendingOp, RoomRecord } from '../persistence/types';
 import { roomHash } from './names';
 import { describeRedisUrl } from './redis-link';

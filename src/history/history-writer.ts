@@ -3,17 +3,18 @@
 // grouped write. The memory it needs is the rooms' rings, whatever the store
 // does: a slow or down store delays writes, and a room whose unwritten messages
 // fell out of its ring meanwhile is rewritten whole (its kept suffix), so the
-// stored history never has a hole under an epoch.
+// stored history never has a hole under an epoch. Timers, backoff and health are
+// the machinery it shares with the room store (persistence/write-behind.ts).
 
+import { Deadline, DEFAULT_BACKOFF, within, WriteBehind, type BackoffOptions } from '../persistence/write-behind';
 import type { HistoryOp, HistoryStore, StoredHistory } from './history-store';
 import type { HistorySink, RoomHistory } from './room-history';
 
 export interface HistoryWriterOptions {
   /** delay that groups writes (default 50 ms) */
   flushDelayMs?: number;
-  /** first retry delay after a failed write, doubling up to maxRetryMs (default 250 / 10000) */
-  retryMs?: number;
-  maxRetryMs?: number;
+  /** retries after a failed write (default 250 ms doubling to 10 s, with jitter) */
+  backoff?: BackoffOptions;
   /** how often expired messages are pruned from the store (default 60 s) */
   pruneEveryMs?: number;
   log?: (level: 'info' | 'warn', event: string, fields: Record<string, unknown>) => void;
@@ -36,12 +37,9 @@ export class HistoryWriter implements HistorySink {
   private readonly written = new Map<string, Written>();
   private dirty = new Set<string>();
   private drops = new Set<string>();
-  private timer: NodeJS.Timeout | null = null;
   private pruneTimer: NodeJS.Timeout | null = null;
   private flushing: Promise<boolean> | null = null;
-  private retryMs: number;
-  private failing = false;
-  private errors = 0;
+  private readonly behind: WriteBehind;
   private closed = false;
   private readonly opts: Required<Omit<HistoryWriterOptions, 'log'>> & Pick<HistoryWriterOptions, 'log'>;
 
@@ -50,8 +48,8 @@ export class HistoryWriter implements HistorySink {
     private readonly history: RoomHistory,
     options: HistoryWriterOptions = {},
   ) {
-    this.opts = { flushDelayMs: 50, retryMs: 250, maxRetryMs: 10_000, pruneEveryMs: 60_000, ...options };
-    this.retryMs = this.opts.retryMs;
+    this.opts = { flushDelayMs: 50, backoff: DEFAULT_BACKOFF, pruneEveryMs: 60_000, ...options };
+    this.behind = new WriteBehind(this.opts.backoff, 'up');
     history.attach(this);
   }
 
@@ -62,7 +60,7 @@ export class HistoryWriter implements HistorySink {
       stored = await this.store.load(this.history.now());
     } catch (error) {
       // Unreadable now: every room begins a new epoch, and its first write replaces what is stored.
-      this.errors++;
+      this.behind.failed(error);
       this.opts.log?.('warn', 'history_load_failed', { error: String(error) });
     }
     for (const history of stored) this.written.set(history.room, { epoch: history.epoch, lastSeq: history.lastSeq });
@@ -76,18 +74,19 @@ export class HistoryWriter implements HistorySink {
 
   changed(room: string): void {
     this.dirty.add(room);
-    this.schedule(this.opts.flushDelayMs);
+    this.scheduleFlush();
   }
 
   dropped(room: string): void {
     this.dirty.delete(room);
     this.written.delete(room);
     this.drops.add(room);
-    this.schedule(this.opts.flushDelayMs);
+    this.scheduleFlush();
   }
 
   health(): HistoryWriterHealth {
-    return { state: this.failing ? 'down' : 'up', pendingRooms: this.dirty.size + this.drops.size, errors: this.errors };
+    const { state, errors } = this.behind.health();
+    return { state, pendingRooms: this.dirty.size + this.drops.size, errors };
   }
 
   /** One grouped write of everything owed; true when nothing is owed afterwards (for this write). */
@@ -99,27 +98,22 @@ export class HistoryWriter implements HistorySink {
   /** Final writes (retried until `deadlineMs`), then the clean mark if nothing is left owed. */
   async close(deadlineMs = 5000): Promise<boolean> {
     this.closed = true;
-    if (this.timer !== null) clearTimeout(this.timer);
+    this.behind.cancel();
     if (this.pruneTimer !== null) clearInterval(this.pruneTimer);
-    const deadline = Date.now() + deadlineMs;
     // A hung store (a frozen database) must not hold the stop: every wait ends at the deadline.
-    const untilDeadline = <T>(work: Promise<T>, late: T): Promise<T> =>
-      Promise.race([work, new Promise<T>((resolve) => setTimeout(() => resolve(late), Math.max(0, deadline - Date.now())).unref())]);
+    const deadline = new Deadline(deadlineMs);
     let ok = false;
     for (;;) {
-      ok = await untilDeadline(this.flushing ?? this.flush(), false);
-      if (ok && this.flushing === null) ok = await untilDeadline(this.flush(), false);
-      if ((ok && this.dirty.size === 0 && this.drops.size === 0) || Date.now() >= deadline) break;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(250, Math.max(0, deadline - Date.now()))));
+      ok = await deadline.race(this.flushing ?? this.flush(), false);
+      if (ok && this.flushing === null) ok = await deadline.race(this.flush(), false);
+      if ((ok && !this.owesWrites()) || deadline.passed) break;
+      await deadline.pause(250);
     }
-    ok = ok && this.flushing === null && this.dirty.size === 0 && this.drops.size === 0;
+    ok = ok && this.flushing === null && !this.owesWrites();
     if (ok) {
       try {
         // A mark that does not land in time is no mark: the next start renews the epochs, which is safe.
-        ok = await Promise.race([
-          this.store.markClean().then(() => true),
-          new Promise<boolean>((resolve) => setTimeout(() => resolve(false), Math.max(1000, deadline - Date.now())).unref()),
-        ]);
+        ok = await within(this.store.markClean().then(() => true), Math.max(1000, deadline.left), false);
       } catch (error) {
         ok = false;
         this.opts.log?.('warn', 'history_not_marked_clean', { error: String(error) });
@@ -128,30 +122,31 @@ export class HistoryWriter implements HistorySink {
       // Not all written: the next start gives these rooms new epochs (never a wrong message under an old one).
       this.opts.log?.('warn', 'history_unwritten_at_stop', { rooms: this.dirty.size + this.drops.size });
     }
-    await untilDeadline(this.store.close().catch(() => undefined), undefined);
+    await deadline.race(this.store.close().catch(() => undefined), undefined);
     return ok;
   }
 
-  private schedule(delayMs: number): void {
-    if (this.timer !== null || this.flushing !== null || this.closed) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
+  private owesWrites(): boolean {
+    return this.dirty.size > 0 || this.drops.size > 0;
+  }
+
+  /** The next grouped write: flushDelayMs from now, or after the backoff's delay when the last one failed. */
+  private scheduleFlush(after: 'delay' | 'backoff' = 'delay'): void {
+    if (this.flushing !== null || this.closed) return;
+    const next = (): void => {
       void this.flush().then((ok) => {
-        if (!ok) {
-          this.schedule(this.retryMs);
-          this.retryMs = Math.min(this.opts.maxRetryMs, this.retryMs * 2);
-        } else if (this.dirty.size > 0 || this.drops.size > 0) {
-          this.schedule(this.opts.flushDelayMs);
-        }
+        if (!ok) this.scheduleFlush('backoff');
+        else if (this.owesWrites()) this.scheduleFlush();
       });
-    }, delayMs);
-    this.timer.unref();
+    };
+    if (after === 'backoff') this.behind.retry(next);
+    else this.behind.schedule(this.opts.flushDelayMs, next);
   }
 
   private async writeOwed(): Promise<boolean> {
     const now = this.history.now();
     if (this.store.needsCompaction?.() === true) return this.compact(now);
-    if (this.dirty.size === 0 && this.drops.size === 0) return true;
+    if (!this.owesWrites()) return true;
     const dirty = this.dirty;
     const drops = this.drops;
     this.dirty = new Set();
@@ -179,9 +174,7 @@ export class HistoryWriter implements HistorySink {
     try {
       await this.store.write(ops, now);
     } catch (error) {
-      this.errors++;
-      if (!this.failing) this.opts.log?.('warn', 'history_write_failed', { error: String(error) });
-      this.failing = true;
+      if (this.behind.down(error)) this.opts.log?.('warn', 'history_write_failed', { error: String(error) });
       // What landed is unknown: each room is written whole next time; drops are repeated first.
       for (const op of ops) {
         if (op.kind === 'drop') this.drops.add(op.room);
@@ -192,9 +185,8 @@ export class HistoryWriter implements HistorySink {
       }
       return false;
     }
-    if (this.failing) this.opts.log?.('info', 'history_writes_resumed', {});
-    this.failing = false;
-    this.retryMs = this.opts.retryMs;
+    if (this.behind.up()) this.opts.log?.('info', 'history_writes_resumed', {});
+    this.behind.resetBackoff();
     for (const op of ops) {
       // A room dropped or re-created while the write ran has moved on; its next write replaces.
       if (op.kind === 'write' && this.history.get(op.room)?.epoch === op.epoch && !this.drops.has(op.room)) {
@@ -215,14 +207,13 @@ export class HistoryWriter implements HistorySink {
     try {
       await this.store.compact!(snapshot);
     } catch (error) {
-      this.errors++;
-      this.failing = true;
+      this.behind.down(error);
       this.opts.log?.('warn', 'history_compaction_failed', { error: String(error) });
       for (const room of drops) this.drops.add(room);
       for (const room of dirty) this.dirty.add(room);
       return false;
     }
-    this.failing = false;
+    this.behind.up();
     this.written.clear();
     for (const history of snapshot) {
       if (this.history.get(history.room)?.epoch === history.epoch && !this.drops.has(history.room)) this.written.set(history.room, { epoch: history.epoch, lastSeq: history.lastSeq });
@@ -231,12 +222,12 @@ export class HistoryWriter implements HistorySink {
   }
 
   private async prune(): Promise<void> {
-    if (this.closed || this.failing) return;
+    if (this.closed || !this.behind.isUp) return;
     try {
       // Small batches until a short one: never one long delete holding locks.
       for (let i = 0; i < 100 && (await this.store.prune(this.history.now())); i++);
     } catch (error) {
-      this.errors++;
+      this.behind.failed(error);
       this.opts.log?.('warn', 'history_prune_failed', { error: String(error) });
     }
   }

@@ -5,7 +5,7 @@
 
 import mariadb, { type Pool } from 'mariadb';
 import { Opcode, type DataOpcode } from '../frames/opcodes';
-import { parseMariadbUrl } from '../persistence/mariadb';
+import { parseMariadbUrl } from '../persistence/mariadb-url';
 import type { HistoryOp, HistoryStore, StoredHistory } from './history-store';
 import type { HistoryEntry } from './room-log';
 

@@ -8,8 +8,7 @@
 import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AtomicFile, errorCode, isObject, isTime } from './atomic-file';
-import { parseJsonText, printable } from './json-text';
-import type { Backend } from './queued-store';
+import type { Backend } from './backend';
 import { accessOf, applySave, StoreStartError, type PendingOp, type RoomRecord } from './types';
 
 export const FILE_NAME = 'rooms.json';
@@ -35,11 +34,11 @@ export function encodeSnapshot(records: Iterable<RoomRecord>, now: Date = new Da
 
 /**
  * Returns the rooms, or throws an Error saying what is wrong (never a partial
- * result). The message is one printable line: where the file is broken and how,
- * with any value taken from the file escaped (see json-text.ts).
+ * result). The message is one printable line, with any value taken from the
+ * file escaped (printable below).
  */
 export function decodeSnapshot(input: string | Uint8Array): RoomRecord[] {
-  const doc = parseJsonText(input);
+  const doc = parseJsonFile(input);
   if (!isObject(doc) || doc.format !== FILE_FORMAT) throw new Error(`it is not a rooms store file (no "format": "${FILE_FORMAT}")`);
   if (doc.version !== FILE_VERSION) throw new Error(`it has format version ${printable(doc.version)}, this server reads version ${FILE_VERSION} (written by a newer server?)`);
   if (!Array.isArray(doc.rooms)) throw new Error('its "rooms" is not a list');
@@ -263,10 +262,7 @@ export class FileBackend implements Backend {
       else this.committed.delete(op.room);
     }
   }
-
-
 }
-
 
 /** The optional access fields of a stored room (file store and journal); wrong types are refused, not guessed. */
 export function decodeAccess(r: Record<string, unknown>, room: string): Pick<RoomRecord, 'secretHash' | 'ownerTokenHash' | 'locked'> {
@@ -274,4 +270,30 @@ export function decodeAccess(r: Record<string, unknown>, room: string): Pick<Roo
   if (r.ownerTokenHash !== undefined && typeof r.ownerTokenHash !== 'string') throw new Error(`room ${printable(room)} has a bad ownerTokenHash`);
   if (r.locked !== undefined && typeof r.locked !== 'boolean') throw new Error(`room ${printable(room)} has a bad locked`);
   return accessOf(r as unknown as RoomRecord);
+}
+
+// Strict: a byte that is not UTF-8 refuses the file instead of becoming U+FFFD;
+// a byte order mark is kept, so JSON.parse refuses it as it always did.
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** The JSON in a store file (rooms.json, pending-writes.json). V8's own message quotes the text around the error, control characters included, so it is never passed on. */
+export function parseJsonFile(input: string | Uint8Array): unknown {
+  let text: string;
+  try {
+    text = typeof input === 'string' ? input : UTF8.decode(input);
+  } catch {
+    throw new Error('it is not valid JSON (it is not UTF-8 text)');
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new Error('it is not valid JSON');
+  }
+}
+
+/** A value taken from a file, for a message: as JSON, cut to max characters, everything outside printable ASCII escaped. */
+export function printable(value: unknown, max = 64): string {
+  const json = JSON.stringify(value) ?? String(value);
+  const cut = json.length > max ? `${json.slice(0, max)}...` : json;
+  return cut.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

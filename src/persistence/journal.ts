@@ -1,7 +1,7 @@
 // The spill journal: DATA_DIR/pending-writes.json holds the writes owed to the
 // store while it is down, so that no room key is lost across a stop or a crash.
 // With MariaDB it is rewritten during an outage before each queued write is
-// acknowledged (queued-store.ts), and at a graceful stop; the file store spills
+// acknowledged (outage-journal.ts), and at a graceful stop; the file store spills
 // to it only at a stop. Every write is atomic (temp file, fsync, rename, fsync
 // of the folder); the next start reads it before anything else, queues its writes
 // first (latest op per room), hands its rooms to the registry, and deletes the
@@ -12,8 +12,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AtomicFile, errorCode, isObject, isTime } from './atomic-file';
-import { parseJsonText, printable } from './json-text';
-import { decodeAccess } from './file';
+import { decodeAccess, parseJsonFile, printable } from './file';
 import { accessOf, StoreStartError, type PendingOp, type RoomStatus } from './types';
 
 export const JOURNAL_FILE = 'pending-writes.json';
@@ -64,7 +63,7 @@ export function encodeJournal(store: string, ops: readonly PendingOp[], now: Dat
 
 /** The journal's store and ops, or an Error whose message is one printable line. */
 export function decodeJournal(input: string | Uint8Array): { store: string; ops: PendingOp[] } {
-  const doc = parseJsonText(input);
+  const doc = parseJsonFile(input);
   if (!isObject(doc) || doc.format !== JOURNAL_FORMAT) throw new Error(`it is not a pending-writes journal (no "format": "${JOURNAL_FORMAT}")`);
   if (doc.version !== JOURNAL_VERSION) throw new Error(`it has format version ${printable(doc.version)}, this server reads version ${JOURNAL_VERSION} (written by a newer server?)`);
   if (typeof doc.store !== 'string') throw new Error('it does not say which store it is owed to ("store")');
@@ -136,7 +135,5 @@ export class FileJournal implements PendingJournal {
   async discard(): Promise<void> {
     await this.file.remove();
   }
-
-
 }
 

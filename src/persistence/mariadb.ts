@@ -1,71 +1,15 @@
-// The MariaDB backend: MARIADB_URL parsing, the connection pool, schema at
-// connect, batched upserts/deletes in one transaction, and the sorting of
-// connector errors into "stop the start", "outage" and "bad data".
+// The MariaDB backend: the connection pool, schema at connect (schema.ts), batched
+// upserts/deletes in one transaction. Its URL is mariadb-url.ts; what its errors
+// mean (outage, bad data, stop the start) is mariadb-errors.ts.
 
 import { readFile } from 'node:fs/promises';
 import type { EventEmitter } from 'node:events';
 import mariadb, { type Connection, type ConnectionConfig, type Pool, type PoolConnection } from 'mariadb';
-import type { Backend } from './queued-store';
-import { applySchema, parseSchema, SCHEMA_FILE, SchemaLockError, type SchemaStep } from './schema';
+import type { Backend } from './backend';
+import { isDataError, isOutage, shortMessage, startError } from './mariadb-errors';
+import { describeTarget, identifyTarget, parseMariadbUrl, type MariadbTarget } from './mariadb-url';
+import { applySchema, parseSchema, SCHEMA_FILE, type SchemaStep } from './schema';
 import { StoreStartError, type PendingOp, type RoomRecord, type RoomStatus, type StoreLog } from './types';
-
-export interface MariadbTarget {
-  host: string;
-  port: number;
-  user: string;
-  password: string | undefined;
-  database: string;
-}
-
-const URL_SHAPE = 'mariadb://USER[:PASSWORD]@HOST[:PORT]/DATABASE';
-
-/** Parses MARIADB_URL; errors never repeat the URL, which may hold a password. */
-export function parseMariadbUrl(raw: string): MariadbTarget {
-  const bad = (why: string) => new StoreStartError(`MARIADB_URL ${why}; expected ${URL_SHAPE}, e.g. mariadb://root@127.0.0.1:3306/rooms`);
-  let url: URL;
-  try {
-    url = new URL(raw.trim());
-  } catch {
-    throw bad('is not a URL');
-  }
-  if (url.protocol !== 'mariadb:' && url.protocol !== 'mysql:') throw bad(`has scheme "${url.protocol}" (must be mariadb: or mysql:)`);
-  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-  if (!host) throw bad('has no host');
-  const port = url.port === '' ? 3306 : Number(url.port);
-  let user: string;
-  let password: string | undefined;
-  try {
-    user = decodeURIComponent(url.username);
-    password = url.password === '' ? undefined : decodeURIComponent(url.password);
-  } catch {
-    throw bad('has a badly percent-encoded user or password');
-  }
-  if (!user) throw bad('has no user');
-  const path = url.pathname.replace(/^\//, '');
-  if (!path) throw bad('names no database');
-  let database: string;
-  try {
-    database = decodeURIComponent(path);
-  } catch {
-    throw bad('has a badly percent-encoded database name');
-  }
-  // The name goes into CREATE DATABASE when it is missing, where identifiers
-  // cannot be parameters: allow only what needs no quoting tricks.
-  if (!/^[A-Za-z0-9_$-]{1,64}$/.test(database)) throw bad(`has database name "${database}" (use 1-64 of A-Z a-z 0-9 _ $ -)`);
-  if (url.search || url.hash) throw bad('has options after the database name (none are supported)');
-  return { host, port, user, password, database };
-}
-
-export function describeTarget(t: MariadbTarget): string {
-  const host = t.host.includes(':') ? `[${t.host}]` : t.host;
-  return `mariadb ${t.user}@${host}:${t.port}/${t.database}`;
-}
-
-/** The database a target writes to, without the account: another user of the same database is the same store. */
-export function identifyTarget(t: MariadbTarget): string {
-  const host = t.host.includes(':') ? `[${t.host}]` : t.host;
-  return `mariadb ${host}:${t.port}/${t.database}`;
-}
 
 export interface MariadbBackendOptions {
   log: StoreLog;
@@ -80,58 +24,6 @@ export const DEFAULT_MARIADB_OPTIONS: Omit<MariadbBackendOptions, 'log'> = {
   writeTimeoutMs: 3000,
   poolSize: 4,
 };
-
-// Errors that mean "cannot reach or use the server right now": retry later.
-// Node system errors (errno < 0) are handled apart: all of them are network trouble.
-const OUTAGE_CODES = new Set([
-  'ER_CONNECTION_ALREADY_CLOSED',
-  'ER_CMD_NOT_EXECUTED_DESTROYED',
-  'ER_SOCKET_UNEXPECTED_CLOSE',
-  'ER_CONNECTION_TIMEOUT',
-  'ER_CMD_CONNECTION_CLOSED',
-  'ER_SOCKET',
-  'ER_SOCKET_TIMEOUT',
-  'ER_POOL_ALREADY_CLOSED',
-  'ER_GET_CONNECTION_TIMEOUT',
-  'ER_ADD_CONNECTION_CLOSED_POOL',
-  'ER_CLOSING_POOL',
-  'ER_INITIAL_TIMEOUT_ERROR',
-  'ER_PING_TIMEOUT',
-  'ER_POOL_NOT_INITIALIZED',
-  'ER_POOL_NO_CONNECTION',
-]);
-const OUTAGE_SERVER_ERRNOS = new Set([
-  1040, // too many connections
-  1053, // server shutdown in progress
-  1205, // lock wait timeout
-  1213, // deadlock
-  1290, // read-only (a replica during fail-over)
-  1927, // connection killed
-  2002, 2003, 2006, 2013, // client-side "can't connect" / "gone away" / "lost connection"
-  4031, // disconnected for inactivity
-]);
-
-interface ErrorShape {
-  code?: unknown;
-  errno?: unknown;
-  sqlState?: unknown;
-}
-
-/** True for an error that retrying can fix (network, server restarting, lock trouble). */
-export function isOutage(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const { code, errno, sqlState } = err as ErrorShape;
-  if (typeof errno === 'number' && errno < 0) return true;
-  if (typeof code === 'string' && (OUTAGE_CODES.has(code) || /^E[A-Z]+$/.test(code))) return true;
-  if (typeof errno === 'number' && OUTAGE_SERVER_ERRNOS.has(errno)) return true;
-  return typeof sqlState === 'string' && sqlState.startsWith('08');
-}
-
-/** A rejected value (SQLSTATE class 22 data exception, 23 constraint) is never retried. */
-function isDataError(err: unknown): boolean {
-  const { sqlState } = err as ErrorShape;
-  return !isOutage(err) && typeof sqlState === 'string' && (sqlState.startsWith('22') || sqlState.startsWith('23'));
-}
 
 const UPSERT_HEAD = 'INSERT INTO rooms (room_key, owner, created_at, status, last_activity, secret_hash, owner_token_hash, locked) VALUES ';
 // The merge rule (types.ts applySave): over an existing row the earlier creation
@@ -205,12 +97,12 @@ export class MariadbBackend implements Backend {
           const result = await applySchema(conn, this.steps);
           if (result.applied.length > 0) this.options.log('info', 'store.schema_applied', { store: this.description, from: result.from, to: result.to });
         } catch (err) {
-          throw this.startError(err, 'applying schema.sql');
+          throw startError(err, target, 'applying schema.sql');
         }
         try {
           await probeWriteAccess(conn);
         } catch (err) {
-          throw this.startError(err, 'checking that it may write rooms');
+          throw startError(err, target, 'checking that it may write rooms');
         }
         this.schemaApplied = true;
       }
@@ -343,14 +235,14 @@ export class MariadbBackend implements Backend {
     try {
       return listen(await mariadb.createConnection(this.connectionConfig(target, true)));
     } catch (err) {
-      if ((err as ErrorShape).code !== 'ER_BAD_DB_ERROR') throw this.startError(err, 'connecting');
+      if ((err as { code?: unknown }).code !== 'ER_BAD_DB_ERROR') throw startError(err, target, 'connecting');
     }
     // The database does not exist yet: create it, as a first start should just work.
     let admin: Connection;
     try {
       admin = listen(await mariadb.createConnection(this.connectionConfig(target, false)));
     } catch (err) {
-      throw this.startError(err, 'connecting');
+      throw startError(err, target, 'connecting');
     }
     try {
       await admin.query(`CREATE DATABASE IF NOT EXISTS \`${target.database}\` CHARACTER SET utf8mb4`);
@@ -367,28 +259,8 @@ export class MariadbBackend implements Backend {
     try {
       return listen(await mariadb.createConnection(this.connectionConfig(target, true)));
     } catch (err) {
-      throw this.startError(err, 'connecting');
+      throw startError(err, target, 'connecting');
     }
-  }
-
-  /** Outages pass through unchanged (the caller retries); the rest becomes an operator message. */
-  private startError(err: unknown, doing: string): unknown {
-    if (err instanceof StoreStartError || isOutage(err)) return err;
-    const t = this.target!;
-    const grant = `GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX ON \`${t.database}\`.* TO '${t.user}'@'<host>'`;
-    const where = `MariaDB at ${t.host}:${t.port}`;
-    const errno = (err as ErrorShape).errno;
-    let why: string;
-    if (err instanceof SchemaLockError) why = `${where}: ${err.message}. Try again once the other server has started.`;
-    else if (errno === 1045 || errno === 1698)
-      why = `${where} refused the login of user "${t.user}" (wrong user or password). Fix the user and password in MARIADB_URL.`;
-    else if (errno === 1130) why = `${where} does not let user "${t.user}" connect from this host. Create the account for this host or use another user.`;
-    else if (errno === 1044)
-      why = `MariaDB user "${t.user}" has no access to database "${t.database}". As an administrator, run: ${grant}; or use another user in MARIADB_URL.`;
-    else if (errno === 1142 || errno === 1143 || errno === 1227 || errno === 1370)
-      why = `MariaDB user "${t.user}" lacks a privilege on database "${t.database}" needed while ${doing}. As an administrator, run: ${grant};`;
-    else why = `${where} failed while ${doing} for database "${t.database}".`;
-    return new StoreStartError(`${why} The server did not start; nothing stored was changed. (MariaDB said: ${shortMessage(err)})`);
   }
 
   private async readSchema(): Promise<SchemaStep[]> {
@@ -443,9 +315,4 @@ async function probeWriteAccess(conn: Connection): Promise<void> {
 function listen(conn: Connection): Connection {
   conn.on('error', () => undefined);
   return conn;
-}
-
-function shortMessage(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  return err.message.replace(/^\(conn:[^)]*\)\s*/, '').split('\n')[0]!;
 }

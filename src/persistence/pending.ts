@@ -200,6 +200,6 @@ export class PendingWrites {
   }
 }
 
-function settle(waiters: readonly Waiter[], outcome: WriteOutcome): void {
+export function settle(waiters: readonly Waiter[], outcome: WriteOutcome): void {
   for (const w of waiters) w(outcome);
 }

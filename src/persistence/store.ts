@@ -2,7 +2,7 @@
 // and createStore, which picks MariaDB (MARIADB_URL set) or the embedded file
 // store (DATA_DIR/rooms.json) behind the same queueing and outage behaviour.
 //
-// Semantics the registry relies on (details in queued-store.ts):
+// Semantics the registry relies on (details in queued-store.ts and outage-journal.ts):
 // - save/remove never reject. 'durable' = committed or fsynced; 'queued' = the
 //   store is down, the write is kept (latest op per room) and written on
 //   reconnect; 'refused' = not kept: down with the queue full (maxPendingWrites
@@ -41,7 +41,7 @@
 //   another store, stops the start (StoreStartError).
 
 import { RedisRoomBackend } from '../cluster/redis-store';
-import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
+import { DEFAULT_BACKOFF, type BackoffOptions } from './write-behind';
 import { FileBackend } from './file';
 import { FileJournal } from './journal';
 import { DEFAULT_MARIADB_OPTIONS, MariadbBackend } from './mariadb';

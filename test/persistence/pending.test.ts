@@ -6,7 +6,6 @@
 import * as fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { backoffDelay } from '../../src/persistence/backoff';
 import { PendingWrites } from '../../src/persistence/pending';
 import { applySave, type PendingOp, type RoomRecord, type WriteOutcome } from '../../src/persistence/types';
 
@@ -225,15 +224,6 @@ test('property: draining coalesced ops (merge, or replace after a remove) ends w
     }),
     { numRuns: 500 },
   );
-});
-
-test('backoff grows from min to max with jitter in [cap/2, cap]', () => {
-  const opts = { minMs: 250, maxMs: 10_000 };
-  assert.is(backoffDelay(0, opts, () => 0), 125);
-  assert.is(backoffDelay(0, opts, () => 1), 250);
-  assert.is(backoffDelay(3, opts, () => 1), 2000);
-  assert.is(backoffDelay(10, opts, () => 1), 10_000);
-  assert.is(backoffDelay(1000, opts, () => 0), 5000);
 });
 
 test('revert takes back an op that is still the latest: to what is kept elsewhere, or out of the queue', () => {

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decodeJournal, FileJournal, type PendingJournal } from '../../src/persistence/journal';
-import { QueuedStore, type Backend } from '../../src/persistence/queued-store';
+import type { Backend } from '../../src/persistence/backend';
+import { QueuedStore } from '../../src/persistence/queued-store';
 import { applySave, StoreCloseError, StoreStartError, type PendingOp, type RoomRecord, type WriteOutcome } from '../../src/persistence/types';
 
 const rec = (room: string, owner = 'ann'): RoomRecord => ({ room, owner, createdAt: 1_700_000_000_123, status: 'live', lastActivity: 1_700_000_000_456 });
