@@ -19,11 +19,11 @@ for _, op in ipairs(cjson.decode(ARGV[2])) do
     redis.call('SREM', KEYS[1], op.h)
   else
     local owner, created = op.owner, op.createdAt
-    local stored = redis.call('HMGET', key, 'createdAt', 'owner')
-    -- Access fields as persistence/types.ts applySave: written by the same incarnation or an earlier one, else the stored room's stay.
+    local stored = redis.call('HMGET', key, 'createdAt', 'owner', 'ownerTokenHash')
+    -- As persistence/types.ts applySave: the creation stored first stays; access is written by that same incarnation only (sameCreation).
     local own = true
-    if stored[1] and stored[2] and op.replaces ~= true and tonumber(stored[1]) <= tonumber(op.createdAt) then
-      own = tonumber(stored[1]) == tonumber(op.createdAt)
+    if stored[1] and stored[2] and op.replaces ~= true then
+      own = tonumber(stored[1]) == tonumber(op.createdAt) and stored[2] == op.owner and (stored[3] or '') == (op.ownerTokenHash or '')
       created = stored[1]
       owner = stored[2]
     end

@@ -26,17 +26,19 @@ export const DEFAULT_MARIADB_OPTIONS: Omit<MariadbBackendOptions, 'log'> = {
 };
 
 const UPSERT_HEAD = 'INSERT INTO rooms (room_key, owner, created_at, status, last_activity, secret_hash, owner_token_hash, locked) VALUES ';
-// The merge rule (types.ts applySave): over an existing row the earlier creation
-// wins, so a room written by a server that did not know it was stored (it
-// started while the database was down) keeps the stored owner. Assignments run
-// left to right and see the columns already assigned: owner must come first.
-// A save that replaces a removed incarnation deletes the row first (write()).
-// Access columns follow the same rule, and come before created_at: the same
-// incarnation (equal created_at) writes its access, a later one keeps the row's.
+// The merge rule (types.ts applySave): over an existing row the creation stored
+// first wins (owner and created_at are never updated), so a room written by a
+// server that did not know it was stored (it started while the database was
+// down, or another node created it a moment before) keeps the stored owner.
+// The same incarnation writes its access columns (its owner token hash never
+// changes); another keeps the row's. A save that replaces a removed incarnation deletes the row
+// first (write()).
+// "The same incarnation" is types.ts sameCreation: created_at, owner and owner_token_hash all
+// equal (NULL-safe), so secret_hash and locked are assigned before anything they compare.
+const SAME_CREATION = 'VALUES(created_at) = created_at AND VALUES(owner) = owner AND VALUES(owner_token_hash) <=> owner_token_hash';
 const UPSERT_TAIL =
-  ' ON DUPLICATE KEY UPDATE secret_hash = IF(VALUES(created_at) <= created_at, VALUES(secret_hash), secret_hash),' +
-  ' owner_token_hash = IF(VALUES(created_at) <= created_at, VALUES(owner_token_hash), owner_token_hash),' +
-  ' locked = IF(VALUES(created_at) <= created_at, VALUES(locked), locked), owner = IF(VALUES(created_at) < created_at, VALUES(owner), owner), created_at = LEAST(created_at, VALUES(created_at)),' +
+  ` ON DUPLICATE KEY UPDATE secret_hash = IF(${SAME_CREATION}, VALUES(secret_hash), secret_hash),` +
+  ` locked = IF(${SAME_CREATION}, VALUES(locked), locked),` +
   ' status = VALUES(status), last_activity = VALUES(last_activity)';
 /** rows per statement: one round trip each, well under max_allowed_packet */
 const ROWS_PER_STATEMENT = 500;

@@ -85,15 +85,28 @@ export class StoreCloseError extends Error {
 /**
  * One write owed to the store; only the latest per room is ever kept.
  *
- * A save normally MERGES into a stored row of the same key: the earlier creation
- * wins (its owner and createdAt are kept), status and lastActivity are the
- * save's. That is what keeps a stored room's owner when the server did not know
- * the room yet (started while the database was down) and someone walked in
- * first. `replaces` says the opposite: this room was removed (purged) in this
- * run and created again, so the save REPLACES whatever row the key has (the
- * queue sets it when a save coalesces with a remove; see pending.ts).
+ * A save normally MERGES into a stored row of the same key: the creation stored
+ * first wins (its owner, createdAt and access are kept), status and lastActivity
+ * are the save's; a save of that same creation (equal createdAt) also writes its
+ * access (lock, secret). That keeps a stored room's owner when the server did not
+ * know the room yet (started while the database was down) and someone walked in
+ * first, and makes two nodes that create one key at once agree: whichever write
+ * lands first is the room, and the other node reads it back and adopts it. A
+ * room's owner never changes once it is stored. `replaces` says the opposite:
+ * this room was removed (purged) in this run and created again, so the save
+ * REPLACES whatever row the key has (the queue sets it when a save coalesces
+ * with a remove; see pending.ts).
  */
 export type PendingOp = { kind: 'save'; room: string; record: RoomRecord; replaces?: boolean } | { kind: 'remove'; room: string };
+
+/**
+ * Whether two records are one creation of their key: the same creation time, the
+ * same creator and the same owner token (random per creation), so two nodes that
+ * create one key in the same millisecond are still told apart.
+ */
+export function sameCreation(a: Pick<RoomRecord, 'createdAt' | 'owner' | 'ownerTokenHash'>, b: Pick<RoomRecord, 'createdAt' | 'owner' | 'ownerTokenHash'>): boolean {
+  return a.createdAt === b.createdAt && a.owner === b.owner && (a.ownerTokenHash ?? null) === (b.ownerTokenHash ?? null);
+}
 
 /**
  * The merge rule shared by both backends (MariaDB does the same in SQL): what the
@@ -101,9 +114,9 @@ export type PendingOp = { kind: 'save'; room: string; record: RoomRecord; replac
  */
 export function applySave(stored: RoomRecord | undefined, op: Extract<PendingOp, { kind: 'save' }>): RoomRecord {
   const r = op.record;
-  if (stored === undefined || op.replaces === true || r.createdAt < stored.createdAt) return { ...r };
-  // The same incarnation (same creation) writes its access; a later one keeps the stored room's.
-  if (r.createdAt === stored.createdAt) return { ...r, owner: stored.owner };
+  if (stored === undefined || op.replaces === true) return { ...r };
+  // The same incarnation (same creation) writes its access; another one keeps the stored room's.
+  if (sameCreation(r, stored)) return { ...r };
   const { secretHash: _s, ownerTokenHash: _o, locked: _l, ...rest } = r;
   return { ...rest, owner: stored.owner, createdAt: stored.createdAt, ...accessOf(stored) };
 }

@@ -6,7 +6,7 @@
 import { accessOfRecord, type RoomAccess } from '../access/room-access';
 import { type HistorySource, type JoinView, LocalHistorySource } from '../history/history-source';
 import { RoomHistory } from '../history/room-history';
-import type { RoomRecord, WriteOutcome } from '../persistence/types';
+import { sameCreation, type RoomRecord, type WriteOutcome } from '../persistence/types';
 import type { RoomDelivery, RoomMessage } from './delivery';
 import type { RoomMember } from './member';
 import { Room, type RoomOrigin } from './room';
@@ -81,11 +81,12 @@ export class RoomRegistry {
    *
    * A key already in memory (created here while the store was down, before it
    * could say the room existed; the late load) keeps its members, status and
-   * activity, but the earlier creation wins: a stored room created before the
-   * in-memory one gives it its owner and creation time, as the store's own write
-   * rule does with the row (persistence/types.ts applySave). The store leaves out
-   * rows of rooms removed and created again meanwhile, so those keep theirs.
-   * This is the only way a room's owner or creation time ever changes.
+   * activity, but the stored creation wins: a stored room of another creation
+   * gives the in-memory one its owner, creation time and access, as the store's
+   * own write rule keeps the row (persistence/types.ts applySave). The store
+   * leaves out rows of rooms removed and created again meanwhile, so those keep
+   * theirs. This and a creation's read-back are the only ways a room's owner or
+   * creation time ever changes.
    */
   restore(records: readonly RoomRecord[]): number {
     const now = this.now();
@@ -94,7 +95,7 @@ export class RoomRegistry {
       const existing = this.rooms.get(record.room);
       if (existing !== undefined) {
         const origin = this.origins.get(existing);
-        if (origin && record.createdAt < origin.createdAt) {
+        if (origin && !sameCreation(record, existing.record())) {
           origin.owner = record.owner;
           origin.createdAt = record.createdAt;
           existing.access = accessOfRecord(record);
@@ -135,6 +136,7 @@ export class RoomRegistry {
   async admit(key: string, name: string, access?: RoomAccess): Promise<Admission> {
     let room = this.rooms.get(key);
     let created = false;
+    let createdElsewhere = false;
     if (room === undefined) {
       const now = this.now();
       room = this.newRoom(key, name, now, 'live', now);
@@ -148,11 +150,14 @@ export class RoomRegistry {
       const readBack = this.options.readBack;
       room.ready = this.persistence.save(room.record()).then(async (outcome) => {
         if (outcome === 'durable' && readBack !== undefined) {
+          // Another node's creation of the key may have been stored first: then that is the room.
           const stored = await readBack(key).catch(() => null);
           const origin = this.origins.get(creating);
-          if (stored !== null && origin !== undefined) {
+          if (stored !== null && origin !== undefined && !sameCreation(stored, creating.record())) {
             origin.owner = stored.owner;
             origin.createdAt = stored.createdAt;
+            creating.access = accessOfRecord(stored);
+            createdElsewhere = true;
           }
         }
         creating.settled = true;
@@ -162,6 +167,8 @@ export class RoomRegistry {
     }
     room.pendingAdmissions++;
     const outcome = await room.ready;
+    // This join did not create the room after all: its access is decided again, as a join (access-control.ts).
+    if (createdElsewhere) created = false;
     // A cluster follows the room before the 101, so nothing sent after the join is missed.
     if (outcome !== 'refused') await this.delivery.attach?.(room);
     // Read after the room's traffic reaches us, and while the admission keeps it followed.

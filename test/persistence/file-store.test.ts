@@ -1,5 +1,5 @@
 // The embedded file store on a real disk: round trip across reopen, group
-// commit, no temp files left, the merge rule (the earlier creation wins unless a
+// commit, no temp files left, the merge rule (the stored creation wins unless a
 // save replaces a removed room), and every kind of bad file refused at start with
 // the file left byte for byte as it was and a message that never quotes its bytes.
 // Also the spill journal (DATA_DIR/pending-writes.json) on disk.
@@ -230,7 +230,7 @@ test('property: whatever the bytes, the decoder reads them or says why in one pr
 
 // --- the merge rule on disk ---------------------------------------------------------------
 
-test('a save merges into the stored room (the earlier creation keeps its owner); a save that replaces does not', async () => {
+test('a save merges into the stored room (the stored creation keeps its owner, even against an earlier one); a save that replaces does not', async () => {
   const dir = freshDir();
   const backend = new FileBackend(dir);
   await backend.connect();
@@ -245,9 +245,9 @@ test('a save merges into the stored room (the earlier creation keeps its owner);
   const onDisk = new Map((await stored(dir)).map((r) => [r.room, r]));
   assert.equal(onDisk.get('steady'), { ...bob, owner: 'ann', createdAt: 1000 }, 'owner and createdAt of the earlier creation; status and activity of the save');
   assert.equal(onDisk.get('reborn'), zed);
-  // an earlier creation than the stored one wins the other way round
+  // an earlier creation that lands second does not take the room over
   await backend.write([{ kind: 'save', room: 'steady', record: { ...ann, owner: 'eve', createdAt: 500 } }]);
-  assert.is((await stored(dir)).find((r) => r.room === 'steady')!.owner, 'eve');
+  assert.is((await stored(dir)).find((r) => r.room === 'steady')!.owner, 'ann');
 });
 
 // --- the log: a write costs what it writes -----------------------------------------------

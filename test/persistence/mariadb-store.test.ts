@@ -137,7 +137,7 @@ test('round trip: owner, createdAt to the millisecond, status, lastActivity; ups
   await db.query('DELETE FROM rooms');
 });
 
-test('the merge rule in SQL: a save keeps the earlier creation (owner, created_at); a save that replaces a removed room does not', async () => {
+test('the merge rule in SQL: a save keeps the stored creation (owner, created_at), even against an earlier one; a save that replaces a removed room does not', async () => {
   const backend = new MariadbBackend(db.url, { ...DEFAULT_MARIADB_OPTIONS, log: () => undefined });
   await backend.connect();
   try {
@@ -154,11 +154,17 @@ test('the merge rule in SQL: a save keeps the earlier creation (owner, created_a
     let got = await rows();
     assert.equal(got.get('steady'), { ...rec('steady', 'bob', 5000), owner: 'ann', createdAt: 1000 }, 'ann and her created_at kept; status and last_activity are the save\'s');
     assert.equal(got.get('reborn'), rec('reborn', 'zed', 5000));
-    // one statement alone (autocommit) behaves the same, and an earlier creation wins the other way round
+    // one statement alone (autocommit) behaves the same; an earlier creation that lands second does not take the room over
     await backend.write([{ kind: 'save', room: 'steady', record: rec('steady', 'eve', 500) }]);
     await backend.write([{ kind: 'save', room: 'reborn', record: rec('reborn', 'yan', 9000, 'idle'), replaces: true }]);
     got = await rows();
-    assert.equal(got.get('steady'), rec('steady', 'eve', 500));
+    assert.equal(got.get('steady'), { ...rec('steady', 'eve', 500), owner: 'ann', createdAt: 1000 });
+    // two creations in the same millisecond are told apart: the second keeps neither its owner nor its access
+    await backend.write([{ kind: 'save', room: 'twin', record: { ...rec('twin', 'ann', 3000), ownerTokenHash: 'aa' } }]);
+    await backend.write([{ kind: 'save', room: 'twin', record: { ...rec('twin', 'bob', 3000), ownerTokenHash: 'bb', locked: true } }]);
+    await backend.write([{ kind: 'save', room: 'twin', record: { ...rec('twin', 'ann', 3000), ownerTokenHash: 'aa', secretHash: 'scrypt$s' } }]);
+    got = await rows();
+    assert.equal(got.get('twin'), { ...rec('twin', 'ann', 3000), ownerTokenHash: 'aa', secretHash: 'scrypt$s' }, 'the stored creation writes its own access; the twin changed nothing');
     assert.equal(got.get('reborn'), rec('reborn', 'yan', 9000, 'idle'));
   } finally {
     await backend.close();

@@ -162,11 +162,14 @@ test('a save after a remove that is already in flight replaces too', () => {
   assert.ok(after?.kind === 'save' && after.replaces === undefined, 'once written, later saves merge again');
 });
 
-test('applySave: the earlier creation keeps owner and createdAt; status and activity are the latest; replaces overrides', () => {
+test('applySave: the stored creation keeps owner, createdAt and access; status and activity are the latest; replaces overrides', () => {
   const stored = rec('r', 'ann', 0);
   const later = { kind: 'save' as const, room: 'r', record: { ...rec('r', 'bob', 5), status: 'idle' as const } };
   assert.equal(applySave(stored, later), { ...later.record, owner: 'ann', createdAt: 1000 });
-  assert.equal(applySave(rec('r', 'bob', 5), { kind: 'save', room: 'r', record: rec('r', 'ann', 0) }), rec('r', 'ann', 0));
+  // An earlier creation that lands second does not take the room over: the first one stored is the room.
+  assert.equal(applySave(rec('r', 'bob', 5), { kind: 'save', room: 'r', record: { ...rec('r', 'ann', 0), locked: true } }), { ...rec('r', 'ann', 0), owner: 'bob', createdAt: rec('r', 'bob', 5).createdAt });
+  // The same creation writes its access.
+  assert.equal(applySave(stored, { kind: 'save', room: 'r', record: { ...rec('r', 'ann', 0), locked: true } }), { ...rec('r', 'ann', 0), locked: true });
   assert.equal(applySave(stored, { ...later, replaces: true }), later.record);
   assert.equal(applySave(undefined, later), later.record);
 });

@@ -52,6 +52,21 @@ test('concurrent first joins share one room and one write', async () => {
   assert.is(store.saves.length, 1);
 });
 
+test("a creation whose read-back finds another node's creation stored first adopts that room, and the join did not create it", async () => {
+  const store = new RecordingPersistence();
+  const stored = { room: 'r', owner: 'zoe', createdAt: 5, status: 'live' as const, lastActivity: 5, secretHash: 'scrypt$x', ownerTokenHash: 'ab', locked: true };
+  const registry = new RoomRegistry(store, new LocalDelivery(), { retentionMs: 1000, now: () => 1_000_000, readBack: async () => stored });
+  const admission = await registry.admit('r', 'ada', { secretHash: null, ownerTokenHash: 'cd', locked: false });
+  assert.ok(admission.ok);
+  assert.is(admission.ok && admission.created, false, 'decided again as a join (access-control.ts)');
+  const room = registry.get('r')!;
+  assert.equal([room.owner, room.createdAt, room.access], ['zoe', 5, { secretHash: 'scrypt$x', ownerTokenHash: 'ab', locked: true }]);
+  // Its own creation read back: created, nothing adopted.
+  const own = new RoomRegistry(new RecordingPersistence(), new LocalDelivery(), { retentionMs: 1000, now: () => 7, readBack: async () => ({ room: 's', owner: 'ada', createdAt: 7, status: 'live', lastActivity: 7 }) });
+  const mine = await own.admit('s', 'ada');
+  assert.ok(mine.ok && mine.created && mine.room.owner === 'ada');
+});
+
 test('a refused write refuses the join and forgets the room', async () => {
   const { store, registry } = setup();
   store.outcome = 'refused';
@@ -136,7 +151,7 @@ test('restored rooms come back empty with owner and creation time; live ones get
   assert.is(registry.get('idle')!.lastActivity, now() - 400);
 });
 
-test('a late load merges into a room created meanwhile: the earlier, stored creation gives owner and createdAt; members stay', async () => {
+test('a late load merges into a room created meanwhile: the stored creation gives owner, createdAt and access; members stay', async () => {
   const { store, registry, now } = setup(1000);
   // started while the store was down: bob created "steady", not knowing it was stored
   const admission = await registry.admit('steady', 'bob');
@@ -154,13 +169,17 @@ test('a late load merges into a room created meanwhile: the earlier, stored crea
   assert.equal(room.record(), { room: 'steady', owner: 'ann', createdAt: 5, status: 'live', lastActivity: now() });
   assert.equal(store.saves.length, 1, 'nothing written: the store merged the row the same way');
 
-  // a stored creation later than the room in memory changes nothing
+  // the store's word wins whichever creation is earlier: the row it kept is the room
+  registry.restore([{ room: 'steady', owner: 'mallory', createdAt: 7, status: 'live', lastActivity: 10, locked: true }]);
+  assert.equal([room.owner, room.createdAt, room.access.locked], ['mallory', 7, true]);
   registry.restore([{ room: 'steady', owner: 'mallory', createdAt: 7, status: 'live', lastActivity: 10 }]);
-  assert.equal([room.owner, room.createdAt], ['ann', 5]);
+  assert.equal([room.owner, room.access.locked], ['mallory', true], 'the same creation read again changes nothing (memory is newer)');
+  registry.restore([{ room: 'steady', owner: 'eve', createdAt: 7, status: 'live', lastActivity: 10 }]);
+  assert.equal([room.owner, room.access.locked], ['eve', false], 'another creation in the same millisecond is another room');
   // and the owner is not writable from outside the registry
   // @ts-expect-error Room.owner has no setter: only RoomRegistry.restore changes it
-  assert.throws(() => (room.owner = 'mallory'));
-  assert.is(room.owner, 'ann');
+  assert.throws(() => (room.owner = 'zed'));
+  assert.is(room.owner, 'eve');
 });
 
 test('while shutting down, members leaving do not change stored rooms', async () => {
