@@ -329,7 +329,7 @@ test('a hung write times out: queued, down, aborted, then retried', async () => 
   b.hang = true;
   const t0 = Date.now();
   assert.is(await store.save(rec('a')), 'queued');
-  assert.ok(Date.now() - t0 < 400);
+  assert.ok(Date.now() - t0 < 2000, 'the hung write was given up at its timeout, not waited out');
   assert.is(b.aborted, 1);
   await until(() => store.health().pendingWrites === 0 && store.health().state === 'up');
   assert.ok(b.db.has('a'));
