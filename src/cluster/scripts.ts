@@ -1,6 +1,7 @@
-// The Lua scripts that make each cluster step atomic in Redis. One script per
-// message sequences and publishes it (centrifuge's broker does the same), so
-// every node receives one room's messages in one order, each with its seq.
+// The Lua scripts that make each cluster step atomic in Redis. One script
+// sequences and publishes each message (centrifuge's broker does the same; here
+// one call carries a node's whole event-loop turn), so every node receives one
+// room's messages in one order, each with its seq.
 // Per-room names are built inside some scripts from the prefix (names.ts layout):
 // fine on a single Redis or a replica set, not on Redis Cluster (documented).
 
@@ -9,43 +10,50 @@ const EFFECTS = 'if redis.replicate_commands then pcall(redis.replicate_commands
 const NOW = "local t = redis.call('TIME')\nlocal now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n";
 
 /**
- * Makes sure the room has an epoch. A room whose epoch or seq key is missing
+ * Makes sure a room has an epoch. A room whose epoch or seq key is missing
  * (new, expired, or Redis lost them) starts a new epoch at seq 0 with an empty
- * history, so one (epoch, seq) never names two messages. Shared by the two
- * scripts below; leaves the Lua locals epoch and fresh.
+ * history, so one (epoch, seq) never names two messages. A Lua function shared
+ * by the two scripts below: returns the epoch, and 1 if the candidate became it.
  */
 const ENSURE_EPOCH = `
-local epoch = redis.call('GET', KEYS[2])
-local fresh = 0
-if not epoch or redis.call('EXISTS', KEYS[1]) == 0 then
-  epoch = ARGV[2]
-  fresh = 1
-  redis.call('SET', KEYS[2], epoch)
-  redis.call('SET', KEYS[1], 0)
-  redis.call('DEL', KEYS[3])
+local function ensure_epoch(seq_key, epoch_key, history_key, candidate)
+  local epoch = redis.call('GET', epoch_key)
+  if epoch and redis.call('EXISTS', seq_key) == 1 then return epoch, 0 end
+  redis.call('SET', epoch_key, candidate)
+  redis.call('SET', seq_key, 0)
+  redis.call('DEL', history_key)
+  return candidate, 1
 end
 `;
 
 /**
- * KEYS: seq, epoch, history list. ARGV: channel, epoch candidate, body, ttl
- * seconds, history size, history ttl ms. Gives the message the room's next seq,
- * keeps it in the room's history list (the same bytes that are published: its
- * epoch and seq travel with it), trimmed to the history size, and publishes it.
- * Returns {seq, 1 if the candidate became the epoch}.
+ * KEYS: seq, epoch, history list of each message in turn (any rooms, a room
+ * more than once). ARGV: epoch candidate, ttl seconds, history size, history
+ * ttl ms, then channel and body of each message. One call for all the messages
+ * a node relayed in one event-loop turn, in their order: each gets its room's
+ * next seq, is kept in the room's history list (the same bytes that are
+ * published: its epoch and seq travel with it), trimmed to the history size,
+ * and is published. Returns how many rooms the candidate became the epoch of.
  */
-export const PUBLISH_MESSAGE = `${ENSURE_EPOCH}
-local seq = redis.call('INCR', KEYS[1])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('EXPIRE', KEYS[2], ARGV[4])
-local event = 'm:' .. string.format('%d', seq) .. ':' .. epoch .. ':' .. ARGV[3]
-local size = tonumber(ARGV[5])
-if size > 0 then
-  redis.call('RPUSH', KEYS[3], event)
-  redis.call('LTRIM', KEYS[3], -size, -1)
-  redis.call('PEXPIRE', KEYS[3], ARGV[6])
+export const PUBLISH_MESSAGES = `${ENSURE_EPOCH}
+local ttl, size, history_ttl = ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local fresh, a = 0, 5
+for i = 1, #KEYS, 3 do
+  local epoch, made = ensure_epoch(KEYS[i], KEYS[i + 1], KEYS[i + 2], ARGV[1])
+  fresh = fresh + made
+  local seq = redis.call('INCR', KEYS[i])
+  redis.call('EXPIRE', KEYS[i], ttl)
+  redis.call('EXPIRE', KEYS[i + 1], ttl)
+  local event = 'm:' .. string.format('%d', seq) .. ':' .. epoch .. ':' .. ARGV[a + 1]
+  if size > 0 then
+    redis.call('RPUSH', KEYS[i + 2], event)
+    redis.call('LTRIM', KEYS[i + 2], -size, -1)
+    redis.call('PEXPIRE', KEYS[i + 2], history_ttl)
+  end
+  redis.call('PUBLISH', ARGV[a], event)
+  a = a + 2
 end
-redis.call('PUBLISH', ARGV[1], event)
-return { seq, fresh }
+return fresh
 `;
 
 /**
@@ -56,6 +64,7 @@ return { seq, fresh }
  * Returns {epoch, seq, fresh, entries}.
  */
 export const JOIN_VIEW = `${ENSURE_EPOCH}
+local epoch, fresh = ensure_epoch(KEYS[1], KEYS[2], KEYS[3], ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 local seq = tonumber(redis.call('GET', KEYS[1]))
