@@ -67,7 +67,7 @@ export class ClusterDelivery implements RoomDelivery {
       beforeCommand: () => this.sequencer.flush(),
     });
     const history = options.history ?? { size: 0, ttlMs: 1 };
-    this.sequencer = new Sequencer(this.link, { node: this.node, keyTtlSeconds: options.keyTtlSeconds, historySize: history.size, historyTtlMs: history.ttlMs }, (queued) => this.unpublished(queued));
+    this.sequencer = new Sequencer(this.link, { node: this.node, prefix: this.names.prefix, keyTtlSeconds: options.keyTtlSeconds, historySize: history.size, historyTtlMs: history.ttlMs }, (queued) => this.unpublished(queued));
   }
 
   async start(): Promise<void> {

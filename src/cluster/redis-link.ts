@@ -27,7 +27,7 @@ type Reply = unknown;
 
 /** keys: how many KEYS the script takes; null: as many as the call gives (counted per call). */
 const SCRIPTS = {
-  publishMessages: { lua: PUBLISH_MESSAGES, keys: null },
+  publishMessages: { lua: PUBLISH_MESSAGES, keys: 0 },
   joinView: { lua: JOIN_VIEW, keys: 3 },
   dropHistory: { lua: DROP_HISTORY, keys: 3 },
   control: { lua: CONTROL, keys: 1 },

@@ -7,6 +7,7 @@ import type { RoomMessage } from '../rooms/delivery';
 import type { RoomMember } from '../rooms/member';
 import { decodeChannelEvent } from './envelope';
 import type { FollowedRoom, JoinWait } from './followed-room';
+import { HASH_LENGTH } from './names';
 import type { RedisLink } from './redis-link';
 
 /** At most this many messages per script call: Redis runs one script at a time, so a flood must not become one long stall for everyone. */
@@ -14,6 +15,8 @@ const MAX_PER_CALL = 128;
 
 export interface SequencerSettings {
   node: string;
+  /** CLUSTER: the script builds each room's names from it and the room's hash (names.ts) */
+  prefix: string;
   /** how long a room's seq and epoch outlive its last message (seconds) */
   keyTtlSeconds: number;
   /** HISTORY_SIZE (0 keeps no list) and HISTORY_TTL of the room's history list */
@@ -84,14 +87,19 @@ export class Sequencer {
   }
 
   private send(batch: readonly QueuedMessage[]): void {
-    const keys: string[] = [];
-    const candidate = this.candidate;
-    const args: Array<string | Buffer | number> = [candidate, this.settings.keyTtlSeconds, this.settings.historySize, Math.max(1, this.settings.historyTtlMs)];
+    // One argument for the whole batch: per message, the room's hash, the body's length, the body.
+    let length = 0;
+    for (const { body } of batch) length += HASH_LENGTH + 4 + body.length;
+    const packed = Buffer.allocUnsafe(length);
+    let at = 0;
     for (const { followed, body } of batch) {
-      keys.push(...followed.sequenceKeys);
-      args.push(followed.channel, body);
+      at += packed.write(followed.hash, at, HASH_LENGTH, 'latin1');
+      at = packed.writeUInt32BE(body.length, at);
+      at += body.copy(packed, at);
     }
-    this.link.run('publishMessages', keys, args).then(
+    const candidate = this.candidate;
+    const s = this.settings;
+    this.link.run('publishMessages', [], [candidate, s.keyTtlSeconds, s.historySize, Math.max(1, s.historyTtlMs), s.prefix, packed]).then(
       (fresh) => this.taken(candidate, Number(fresh)),
       () => {
         for (const queued of batch) this.unpublished(queued);
