@@ -356,7 +356,8 @@ function clientBound(samples: ClusterResults['samples'], system: System): { oneR
 export function clusterTable(r: Omit<ClusterResults, 'table'>): string {
   const cell = (v: number) => (!Number.isFinite(v) ? 'n/a' : v >= 1000 ? Math.round(v).toString() : v.toFixed(2));
   const bound = { rooms: clientBound(r.samples, 'rooms'), 'socket.io': clientBound(r.samples, 'socket.io') };
-  const rows = LINES.map(({ key, label, atMost }) => {
+  // A scenario left out by --only leaves no rows.
+  const rows = LINES.filter(({ key }) => Number.isFinite(r.rooms[key]) || Number.isFinite(r.socketio[key])).map(({ key, label, atMost }) => {
     const ours = r.rooms[key];
     const peer = r.socketio[key];
     const ratio = ours / peer;
