@@ -282,7 +282,10 @@ export interface ClusterResults {
 export async function runCluster(o: ClusterOptions, ours: ServerSpec): Promise<ClusterResults> {
   const started = Date.now();
   const dir = mkdtempSync(join(tmpdir(), 'rooms-bench-redis-'));
-  const redis = await startRedis(dir);
+  const redis = await startRedis(dir).catch((err: unknown) => {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  });
   const redisUrl = `redis://127.0.0.1:${redis.port}/0`;
   const nofile = Math.min(hardNofile(), 8192);
   const samples: ClusterResults['samples'] = { rooms: { oneRoom: [], manyRooms: [] }, 'socket.io': { oneRoom: [], manyRooms: [] } };
