@@ -1,17 +1,21 @@
 // `npm run bench`: every scenario against every server in interleaved rounds
 // (for each round, for each scenario: A B C), a fresh server process per run on
 // core 0 and the load generator (bench/loadgen.ts) on core 1. Prints a table of
-// medians and ratios, writes bench/results.json and docs/bench.svg.
+// medians and ratios, writes bench/results.json and docs/bench.svg. Then, as its
+// last section, the cluster scenarios (bench/lib/cluster-scenarios.ts: three
+// processes over Redis against Socket.IO), written to bench/cluster-results.json.
 //
 //   npm run bench -- [--rounds N] [--quick] [--only id,id] [--servers name,name] [--measure-ms MS] [--no-write]
-//   npm run bench -- --replot     (table and chart again from bench/results.json)
+//   npm run bench -- --only cluster   (or one-room,many-rooms: the cluster section only, as npm run bench:cluster)
+//   npm run bench -- --replot     (tables and chart again from bench/results.json and bench/cluster-results.json)
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { renderChart, type ChartGroup } from './lib/chart';
+import { CLUSTER_SCENARIOS, CLUSTER_SYSTEMS, type ClusterResults, type ClusterScenario, runCluster } from './lib/cluster-scenarios';
 import type { Params, ScenarioResult } from './lib/scenarios';
-import { CEILING, ROOT, hardNofile, hasTaskset, oursExists, oursHistoryOffSpec, oursSpec, peerSpecs, startServer, wrap, type ServerSpec } from './lib/servers';
+import { BEFORE_CLUSTER, CEILING, ROOT, hardNofile, hasTaskset, oursBeforeClusterSpec, oursExists, oursHistoryOffSpec, oursSpec, peerSpecs, startServer, wrap, type ServerSpec } from './lib/servers';
 
 interface MetricDef {
   key: string;
@@ -32,15 +36,19 @@ interface ScenarioDef {
   connections: number;
   /** Servers this scenario does not run against (the ceiling has no rooms to store, so no idle figure). */
   skip?: string[];
+  /** Servers that run in this scenario only (rooms before the cluster: fan-out 1 -> 100). */
+  only?: string[];
 }
 
-const FANOUT_METRICS = (targets: boolean, ceiling?: number): MetricDef[] => [
+const FANOUT_METRICS = (targets: boolean, ceiling?: number, beforeCluster?: number): MetricDef[] => [
   {
     key: 'deliveriesPerSec',
     label: 'deliveries/s',
     unit: '/s',
     better: 'higher',
-    targets: targets ? { ws: 5, 'ws-frame-once': 4, ...(ceiling !== undefined ? { [CEILING]: ceiling } : {}) } : undefined,
+    targets: targets
+      ? { ws: 5, 'ws-frame-once': 4, ...(ceiling !== undefined ? { [CEILING]: ceiling } : {}), ...(beforeCluster !== undefined ? { [BEFORE_CLUSTER]: beforeCluster } : {}) }
+      : undefined,
   },
   { key: 'cpuUsPerDelivery', label: 'server CPU µs/delivery', unit: 'µs', better: 'lower', targets: targets ? { ws: 0.2 } : undefined },
   { key: 'p50Us', label: 'p50 latency', unit: 'µs', better: 'lower' },
@@ -53,8 +61,10 @@ const SCENARIOS: ScenarioDef[] = [
     title: 'fan-out, 1 sender -> 100 receivers, 64 B',
     params: { kind: 'flood', receivers: 100, size: 64, opcode: 2, window: 64, warmupMs: 1000, measureMs: 4000, maxMessages: 0 },
     quick: { kind: 'flood', receivers: 100, size: 64, opcode: 2, window: 64, warmupMs: 300, measureMs: 1000, maxMessages: 0 },
-    metrics: FANOUT_METRICS(true),
+    // Issue 11: a single process (no REDIS_URL) at least 0.95x of the fan-out before the cluster.
+    metrics: FANOUT_METRICS(true, undefined, 0.95),
     connections: 101,
+    only: [BEFORE_CLUSTER],
   },
   {
     id: 'fanout-1000',
@@ -165,8 +175,9 @@ function parseArgs(argv: readonly string[]): Options {
     else if (a === '--replot') o.replot = true;
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'npm run bench -- [--rounds N] [--quick] [--only ' + SCENARIOS.map((s) => s.id).join(',') + '] [--servers rooms,rooms-history-off,ws,ws-frame-once,ceiling] [--measure-ms MS] [--no-write]\n' +
-          'npm run bench -- --replot   (table and docs/bench.svg again from bench/results.json)\n',
+        'npm run bench -- [--rounds N] [--quick] [--only ' + [...SCENARIOS.map((s) => s.id), ...CLUSTER_SCENARIOS].join(',') + '] [--servers rooms,rooms-history-off,ws,ws-frame-once,ceiling,' + BEFORE_CLUSTER + '] [--measure-ms MS] [--no-write]\n' +
+          '  --only cluster (or one-room,many-rooms): the cluster section alone (also npm run bench:cluster); --servers applies to the single-process section\n' +
+          'npm run bench -- --replot   (tables and docs/bench.svg again from bench/results.json and bench/cluster-results.json)\n',
       );
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
@@ -244,23 +255,69 @@ const log = (s: string): void => {
   process.stderr.write(s + '\n');
 };
 
+const CLUSTER_RESULTS = join(ROOT, 'bench/cluster-results.json');
+
+/** `--only` ids of the cluster section: its scenarios, or `cluster` for both. */
+function clusterScenarios(only: string[] | null): ClusterScenario[] {
+  if (only === null || only.includes('cluster')) return [...CLUSTER_SCENARIOS];
+  return CLUSTER_SCENARIOS.filter((id) => only.includes(id));
+}
+
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   if (o.replot) {
     report(JSON.parse(readFileSync(join(ROOT, 'bench/results.json'), 'utf8')) as Results, o.write);
+    if (existsSync(CLUSTER_RESULTS)) process.stdout.write(`
+${(JSON.parse(readFileSync(CLUSTER_RESULTS, 'utf8')) as ClusterResults).table}
+`);
     return;
   }
+  const known = [...SCENARIOS.map((s) => s.id), ...CLUSTER_SCENARIOS, 'cluster'];
+  const unknown = (o.only ?? []).filter((id) => !known.includes(id));
+  if (unknown.length > 0) throw new Error(`--only: unknown ${unknown.join(', ')}; known: ${known.join(', ')}`);
+  const scenarios = SCENARIOS.filter((s) => o.only === null || o.only.includes(s.id));
+  const cluster = clusterScenarios(o.only);
+  if (scenarios.length === 0 && cluster.length === 0) throw new Error(`no scenario matches --only; known: ${known.join(', ')}`);
+  if (cluster.length > 0 && !oursExists()) throw new Error('the cluster section needs src/main.ts');
+
+  const started = Date.now();
+  let failures: string[] = [];
+  if (scenarios.length > 0) failures = await singleProcess(o, scenarios);
+  if (cluster.length > 0) {
+    // Both systems always: the section is a comparison. `npm run bench:cluster -- --systems` runs one.
+    log(`\ncluster section: ${cluster.join(', ')} (3 processes + Redis, rooms against socket.io)`);
+    const results = await runCluster({ rounds: o.rounds, quick: o.quick, scenarios: cluster, systems: CLUSTER_SYSTEMS }, oursSpec());
+    process.stdout.write(`\n${results.table}\n`);
+    if (o.write) {
+      writeFileSync(CLUSTER_RESULTS, `${JSON.stringify(results, null, 2)}\n`);
+      process.stdout.write('wrote bench/cluster-results.json\n');
+    }
+  }
+  process.stdout.write(`\nwhole run: ${((Date.now() - started) / 60000).toFixed(1)} min\n`);
+  if (failures.length > 0) {
+    process.stdout.write(`\n${failures.length} run(s) FAILED — their numbers are left out of the medians:\n${failures.map((f) => `  - ${f}`).join('\n')}\n`);
+    process.exit(1);
+  }
+}
+
+/** The single-process section: prints its table, writes bench/results.json and docs/bench.svg; returns the failed runs. */
+async function singleProcess(o: Options, scenarios: ScenarioDef[]): Promise<string[]> {
   const all: ServerSpec[] = [];
   // History on (the default) first, as the candidate; history off is one of the peers it is compared with.
   if (oursExists()) all.push(oursSpec(), oursHistoryOffSpec());
   else log('note: src/main.ts does not exist yet: running the ws peers only (ratios: ws-frame-once against ws)');
   all.push(...peerSpecs());
+  if (oursExists() && (o.servers === null || o.servers.includes(BEFORE_CLUSTER)) && scenarios.some((sc) => sc.only?.includes(BEFORE_CLUSTER))) {
+    const before = oursBeforeClusterSpec();
+    if (typeof before === 'string') log(`note: ${before}`);
+    else all.push(before);
+  }
   const servers = o.servers === null ? all : all.filter((s) => o.servers?.includes(s.name));
   if (servers.length === 0) throw new Error('no servers selected');
   const candidate = servers[0].name;
   const peers = servers.slice(1).map((s) => s.name);
-  const scenarios = SCENARIOS.filter((s) => o.only === null || o.only.includes(s.id));
-  if (scenarios.length === 0) throw new Error(`no scenario matches --only; known: ${SCENARIOS.map((s) => s.id).join(', ')}`);
+  // A server named in some scenario's `only` runs in those scenarios alone.
+  const exclusive = new Set(SCENARIOS.flatMap((sc) => sc.only ?? []));
 
   const hard = hardNofile();
   const need = Math.max(...scenarios.map((s) => s.connections)) + 1024;
@@ -279,7 +336,7 @@ async function main(): Promise<void> {
   for (let round = 1; round <= o.rounds; round++) {
     for (const sc of scenarios) {
       for (const spec of servers) {
-        if (sc.skip?.includes(spec.name)) continue;
+        if (sc.skip?.includes(spec.name) || (exclusive.has(spec.name) && !sc.only?.includes(spec.name))) continue;
         const base = o.quick ? sc.quick : sc.params;
         const params = o.measureMs !== null && 'measureMs' in base ? { ...base, measureMs: o.measureMs } : base;
         let sample: Sample;
@@ -296,7 +353,7 @@ async function main(): Promise<void> {
         }
         samples.get(sc.id)?.get(spec.name)?.push(sample);
         const r = sample.result;
-        let line = `[round ${round}/${o.rounds}] ${sc.id.padEnd(12)} ${spec.name.padEnd(14)}`;
+        let line = `[round ${round}/${o.rounds}] ${sc.id.padEnd(12)} ${spec.name.padEnd(21)}`;
         if (r !== null) {
           line += sc.metrics.map((m) => `${m.label} ${fmt(r.metrics[m.key], m.unit)}`).join(', ');
           line += `  (client cpu ${r.clientCpu.toFixed(2)})`;
@@ -327,10 +384,7 @@ async function main(): Promise<void> {
     failures,
   };
   report(results, o.write);
-  if (failures.length > 0) {
-    process.stdout.write(`\n${failures.length} run(s) FAILED — their numbers are left out of the medians:\n${failures.map((f) => `  - ${f}`).join('\n')}\n`);
-    process.exit(1);
-  }
+  return failures;
 }
 
 interface MetricOut {
@@ -446,6 +500,8 @@ function chartOf(r: Results): string | null {
       const g: ChartGroup = { label: `${sc.id} · ${m.label}`, bars: [] };
       for (const p of r.peers) {
         const ratio = num(m.ratios[p]);
+        // Rooms before the cluster runs in fan-out 1 -> 100 only: no empty bar elsewhere.
+        if (p === BEFORE_CLUSTER && !Number.isFinite(ratio)) continue;
         const t = m.targets[p];
         const target = t === undefined ? null : t.atLeast !== undefined ? t.atLeast : 1 / num(t.atMost);
         g.bars.push({ peer: p, better: m.better === 'higher' ? ratio : 1 / ratio, target, yardstick: p === CEILING });

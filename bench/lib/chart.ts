@@ -50,7 +50,7 @@ export function renderChart(input: ChartInput): string {
   const x = (v: number): number => plotX + ((Math.log(Math.min(hi, Math.max(lo, v))) - lnLo) / span) * plotW;
 
   const peers = [...new Set(input.groups.flatMap((g) => g.bars.map((b) => b.peer)))];
-  const shades = ['#2f6fb0', '#8fb3d9', '#5a9', '#c96'];
+  const shades = ['#2f6fb0', '#8fb3d9', '#5a9', '#c96', '#999'];
   const shade = (peer: string): string => shades[peers.indexOf(peer) % shades.length];
 
   const parts: string[] = [];

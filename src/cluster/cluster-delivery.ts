@@ -7,6 +7,8 @@
 // let a node's own members see its messages before earlier ones from other
 // nodes). While Redis is away, delivery is local only; when it is back, the node
 // subscribes again, rewrites its presence entries and re-reads the others'.
+// The sequencing itself (a turn's messages in one script call, a joiner's view)
+// is sequencer.ts.
 
 import { randomBytes } from 'node:crypto';
 import type { RoomDelivery, RoomMessage } from '../rooms/delivery';
@@ -15,8 +17,9 @@ import type { Room } from '../rooms/room';
 import { decodeChannelEvent, encodeMessageBody } from './envelope';
 import { ClusterNames } from './names';
 import { RedisLink, describeRedisUrl } from './redis-link';
-import { type ClusterHealth, type ClusterStats, type FollowedRoom, type JoinWait, NOBODY, SETTLE_MS, ghost, renderClusterMetrics } from './followed-room';
+import { type ClusterHealth, type ClusterStats, type FollowedRoom, NOBODY, SETTLE_MS, ghost, renderClusterMetrics } from './followed-room';
 import { type EventOutcome, RemotePresence } from './remote-presence';
+import { type ClusterJoinState, type QueuedMessage, Sequencer } from './sequencer';
 
 export interface ClusterOptions {
   redisUrl: string;
@@ -34,31 +37,18 @@ export interface ClusterOptions {
   onControl?: (room: Room, json: string) => void;
 }
 
-/** A room's history as one Redis script read it for a joining member (cluster-history.ts builds the view). */
-export interface ClusterJoinState {
-  epoch: string;
-  seq: number;
-  entries: RoomMessage[];
-  /** Live messages that came after the read, until done(). */
-  missed(): RoomMessage[];
-  done(): void;
-}
-
-
 export class ClusterDelivery implements RoomDelivery {
   readonly node = randomBytes(8).toString('hex');
   readonly stats: ClusterStats = { messagesOut: 0, messagesIn: 0, localOnly: 0 };
   readonly description: string;
   private readonly names: ClusterNames;
   private readonly link: RedisLink;
+  private readonly sequencer: Sequencer;
   private readonly byKey = new Map<string, FollowedRoom>();
   private readonly byChannel = new Map<string, FollowedRoom>();
   private readonly memberIds = new WeakMap<RoomMember, number>();
   private readonly membersById = new Map<number, RoomMember>();
   private nextMemberId = 1;
-  private epochs = 0;
-  private marks = 0;
-  private epochCandidate: string;
   private nodes = 0;
   private timer: NodeJS.Timeout | null = null;
   private readonly heartbeatMs: number;
@@ -70,12 +60,14 @@ export class ClusterDelivery implements RoomDelivery {
     this.names = new ClusterNames(options.cluster);
     this.description = `redis ${describeRedisUrl(options.redisUrl)} cluster ${options.cluster}`;
     this.heartbeatMs = options.heartbeatMs ?? 2000;
-    this.epochCandidate = this.newEpoch();
     this.link = new RedisLink(options.redisUrl, {
       up: () => void this.rebuild(),
       down: () => this.lost(),
       message: (channel, message) => this.onChannel(channel, message),
+      beforeCommand: () => this.sequencer.flush(),
     });
+    const history = options.history ?? { size: 0, ttlMs: 1 };
+    this.sequencer = new Sequencer(this.link, { node: this.node, prefix: this.names.prefix, keyTtlSeconds: options.keyTtlSeconds, historySize: history.size, historyTtlMs: history.ttlMs }, (queued) => this.unpublished(queued));
   }
 
   async start(): Promise<void> {
@@ -97,21 +89,14 @@ export class ClusterDelivery implements RoomDelivery {
     }
     const body = encodeMessageBody({ node: this.node, conn: this.memberIds.get(sender) ?? 0, opcode: message.opcode, ts: message.ts, from: message.from, payload: message.payload });
     this.stats.messagesOut++;
-    const candidate = this.epochCandidate;
-    this.link
-      .run('publishMessage', [this.names.seq(followed.hash), this.names.epoch(followed.hash), this.names.history(followed.hash)], [followed.channel, candidate, body, this.options.keyTtlSeconds, this.options.history?.size ?? 0, Math.max(1, this.options.history?.ttlMs ?? 1)])
-      .then(
-        (reply) => {
-          // The candidate became a room's epoch: never offer it again.
-          if (Array.isArray(reply) && reply[1] === 1 && this.epochCandidate === candidate) this.epochCandidate = this.newEpoch();
-        },
-        () => {
-          // Not published (Redis went away): this node's members still get it.
-          this.stats.localOnly++;
-          this.options.sequenceLocally?.(room, message);
-          if (room.members.size > 0) this.local.relay(room, sender, message);
-        },
-      );
+    this.sequencer.publish({ followed, body, sender, message });
+  }
+
+  /** Not published (Redis went away): this node's members still get it. */
+  private unpublished({ followed: { room }, sender, message }: QueuedMessage): void {
+    this.stats.localOnly++;
+    this.options.sequenceLocally?.(room, message);
+    if (room.members.size > 0) this.local.relay(room, sender, message);
   }
 
   presence(room: Room, member: RoomMember, kind: 'joined' | 'left'): void {
@@ -165,52 +150,11 @@ export class ClusterDelivery implements RoomDelivery {
 
   // --- history (cluster-history.ts)
 
-  /**
-   * After attach(): the room's epoch, latest seq and kept messages from Redis, and
-   * the live messages that reach this node after that read until done(). The read
-   * publishes a marker on the room's channel; messages before the marker were in
-   * the read or older, those after it are collected. Null when Redis cannot answer
-   * (the caller answers from this node's own history).
-   */
-  async joinState(room: Room, timeoutMs = 2000): Promise<ClusterJoinState | null> {
+  /** After attach(): the room's history as Redis has it, and the live messages after that read (sequencer.ts); null when Redis cannot answer. */
+  joinState(room: Room, timeoutMs = 2000): Promise<ClusterJoinState | null> {
     const followed = this.byKey.get(room.key);
-    if (followed === undefined || !followed.subscribed || !this.link.answering) return null;
-    const token = `${this.node}${(this.marks++).toString(36)}`;
-    let marked!: () => void;
-    const markSeen = new Promise<boolean>((resolve) => (marked = () => resolve(true)));
-    // Collecting from before the read: messages after it may reach us before its reply does.
-    const wait: JoinWait = { collected: [], marked };
-    followed.joins.set(token, wait);
-    const candidate = this.epochCandidate;
-    try {
-      const reply = (await this.link.runBuffer('joinView', [this.names.seq(followed.hash), this.names.epoch(followed.hash), this.names.history(followed.hash)], [followed.channel, candidate, token, this.options.keyTtlSeconds])) as [Buffer, number, number, Buffer[]];
-      const [epochBytes, seq, fresh, raw] = reply;
-      if (Number(fresh) === 1 && this.epochCandidate === candidate) this.epochCandidate = this.newEpoch();
-      let timer: NodeJS.Timeout | undefined;
-      const seen = await Promise.race([markSeen, new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)))]);
-      clearTimeout(timer);
-      if (!seen) {
-        followed.joins.delete(token);
-        return null;
-      }
-      const epoch = epochBytes.toString('latin1');
-      const entries: RoomMessage[] = [];
-      for (const bytes of raw) {
-        const event = decodeChannelEvent(bytes);
-        if (event?.kind === 'message' && event.epoch === epoch) entries.push({ from: event.from, opcode: event.opcode, payload: event.payload, ts: event.ts, seq: event.seq });
-      }
-      const top = Number(seq);
-      return {
-        epoch,
-        seq: top,
-        entries,
-        missed: () => wait.collected.filter((message) => message.seq > top),
-        done: () => followed.joins.delete(token),
-      };
-    } catch {
-      followed.joins.delete(token);
-      return null;
-    }
+    if (followed === undefined || !followed.subscribed || !this.link.answering) return Promise.resolve(null);
+    return this.sequencer.joinState(followed, timeoutMs);
   }
 
   /** An owner command to every node: `state` (JSON, or null) is written first, then `event` published. */
@@ -275,7 +219,8 @@ export class ClusterDelivery implements RoomDelivery {
     let followed = this.byKey.get(room.key);
     if (followed === undefined || followed.room !== room) {
       const hash = this.names.hash(room.key);
-      followed = { room, hash, channel: this.names.channel(hash), subscribed: false, busy: null, remote: new RemotePresence(this.node), resync: null, joins: new Map() };
+      const sequenceKeys = [this.names.seq(hash), this.names.epoch(hash), this.names.history(hash)] as const;
+      followed = { room, hash, channel: this.names.channel(hash), sequenceKeys, subscribed: false, busy: null, remote: new RemotePresence(this.node), resync: null, joins: new Map() };
       this.byKey.set(room.key, followed);
       this.byChannel.set(followed.channel, followed);
     }
@@ -449,9 +394,5 @@ export class ClusterDelivery implements RoomDelivery {
     } finally {
       this.beating = false;
     }
-  }
-
-  private newEpoch(): string {
-    return `${this.node}.${(this.epochs++).toString(36)}`;
   }
 }

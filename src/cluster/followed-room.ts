@@ -31,6 +31,8 @@ export interface FollowedRoom {
   room: Room;
   hash: string;
   channel: string;
+  /** seq, epoch and history list: the keys both sequencing scripts take (built once, not per message) */
+  sequenceKeys: readonly [string, string, string];
   subscribed: boolean;
   busy: Promise<void> | null;
   remote: RemotePresence;

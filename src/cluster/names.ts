@@ -7,9 +7,12 @@ import { createHash } from 'node:crypto';
 /** CLUSTER values accepted: short, and free of the separators used below. */
 export const CLUSTER_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
+/** Characters of a room hash: fixed, so the publishing script can cut a packed batch by it. */
+export const HASH_LENGTH = 22;
+
 /** 22 base64url characters (128 bits) of SHA-256(CLUSTER, NUL, room key). */
 export function roomHash(cluster: string, roomKey: string): string {
-  return createHash('sha256').update(cluster).update('\0').update(roomKey).digest('base64url').slice(0, 22);
+  return createHash('sha256').update(cluster).update('\0').update(roomKey).digest('base64url').slice(0, HASH_LENGTH);
 }
 
 export class ClusterNames {

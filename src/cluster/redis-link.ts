@@ -3,9 +3,11 @@
 // away: a command fails at once (enableOfflineQueue off, no retries), the
 // caller falls back to local delivery, and 'up' fires when both connections are
 // ready again, so the cluster rebuilds what Redis forgot in one place.
+// Commands reach Redis in the order they are made, after anything queued for
+// the end of the turn (the sequencer's messages: beforeCommand).
 
 import { Redis, type RedisOptions } from 'ioredis';
-import { CONTROL, COUNT_MEMBERS, DROP_HISTORY, HEARTBEAT, JOIN_VIEW, PRESENCE_CHANGE, PRESENCE_SNAPSHOT, PRESENCE_SYNC, PUBLISH_MESSAGE, REAP } from './scripts';
+import { CONTROL, COUNT_MEMBERS, DROP_HISTORY, HEARTBEAT, JOIN_VIEW, PRESENCE_CHANGE, PRESENCE_SNAPSHOT, PRESENCE_SYNC, PUBLISH_MESSAGES, REAP } from './scripts';
 
 export interface LinkStats {
   roundTrips: number;
@@ -17,12 +19,15 @@ export interface LinkEvents {
   up(): void;
   down(): void;
   message(channel: Buffer, message: Buffer): void;
+  /** Before any command leaves: what was queued for the end of the turn goes first, so nothing overtakes it. */
+  beforeCommand(): void;
 }
 
 type Reply = unknown;
 
+/** keys: how many KEYS the script takes; null: as many as the call gives (counted per call). */
 const SCRIPTS = {
-  publishMessage: { lua: PUBLISH_MESSAGE, keys: 3 },
+  publishMessages: { lua: PUBLISH_MESSAGES, keys: 0 },
   joinView: { lua: JOIN_VIEW, keys: 3 },
   dropHistory: { lua: DROP_HISTORY, keys: 3 },
   control: { lua: CONTROL, keys: 1 },
@@ -31,7 +36,8 @@ const SCRIPTS = {
   presenceSnapshot: { lua: PRESENCE_SNAPSHOT, keys: 2 },
   heartbeat: { lua: HEARTBEAT, keys: 1 },
   reap: { lua: REAP, keys: 1 },
-} as const;
+  countMembers: { lua: COUNT_MEMBERS, keys: null },
+} satisfies Record<string, { lua: string; keys: number | null }>;
 export type ScriptName = keyof typeof SCRIPTS;
 
 /** The Redis URL without its password, for logs and /healthz. */
@@ -66,11 +72,11 @@ export class RedisLink {
       retryStrategy: (times) => Math.min(100 * times, 1000),
       lazyConnect: true,
     };
-    // Commands issued in one turn (a burst of messages) leave in one write.
-    this.cmd = new Redis(url, { ...options, connectionName: 'rooms-cmd', enableAutoPipelining: true });
+    // No auto-pipelining: the messages of a turn already leave as one command (sequencer.ts);
+    // ioredis would wrap that one command in a pipeline object per turn and hold it one turn more.
+    this.cmd = new Redis(url, { ...options, connectionName: 'rooms-cmd' });
     this.sub = new Redis(url, { ...options, connectionName: 'rooms-sub' });
-    for (const [name, script] of Object.entries(SCRIPTS)) this.cmd.defineCommand(name, { numberOfKeys: script.keys, lua: script.lua });
-    this.cmd.defineCommand('countMembers', { lua: COUNT_MEMBERS });
+    for (const [name, script] of Object.entries(SCRIPTS)) this.cmd.defineCommand(name, script.keys === null ? { lua: script.lua } : { numberOfKeys: script.keys, lua: script.lua });
     for (const conn of [this.cmd, this.sub]) {
       conn.on('error', (err: Error) => this.noteError(err));
       conn.on('ready', () => this.check());
@@ -125,12 +131,16 @@ export class RedisLink {
 
   /** Runs one script; rejects (already counted) on any failure, at once when Redis is away. */
   run(name: ScriptName, keys: readonly string[], args: ReadonlyArray<string | Buffer | number>): Promise<Reply> {
-    return this.script(name, [...keys, ...args]);
+    return this.script(name, this.argv(name, keys, args));
   }
 
   /** run(), with every bulk string of the reply as a Buffer (message bodies are binary). */
   runBuffer(name: ScriptName, keys: readonly string[], args: ReadonlyArray<string | Buffer | number>): Promise<Reply> {
-    return this.script(`${name}Buffer`, [...keys, ...args]);
+    return this.script(`${name}Buffer`, this.argv(name, keys, args));
+  }
+
+  private argv(name: ScriptName, keys: readonly string[], args: ReadonlyArray<string | Buffer | number>): Array<string | Buffer | number> {
+    return SCRIPTS[name].keys === null ? [keys.length, ...keys, ...args] : [...keys, ...args];
   }
 
   get(key: string): Promise<string | null> {
@@ -139,7 +149,7 @@ export class RedisLink {
 
   async countMembers(keys: readonly string[]): Promise<number[]> {
     if (keys.length === 0) return [];
-    return (await this.script('countMembers', [keys.length, ...keys])) as number[];
+    return (await this.run('countMembers', keys, [])) as number[];
   }
 
   async subscribe(channels: readonly string[]): Promise<void> {
@@ -159,6 +169,7 @@ export class RedisLink {
 
   /** Every round trip: counted, a reply ends a stall, a failure is counted and rethrown. */
   private async ask<T>(command: () => Promise<T>): Promise<T> {
+    this.events.beforeCommand();
     this.stats.roundTrips++;
     try {
       const reply = await command();
