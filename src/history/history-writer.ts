@@ -156,18 +156,16 @@ export class HistoryWriter implements HistorySink {
     for (const room of dirty) {
       const log = this.history.get(room);
       if (log === undefined) continue;
-      const kept = log.kept(now);
       const known = this.written.get(room);
       if (known !== undefined && known.epoch === log.epoch) {
         if (known.lastSeq === log.lastSeq) continue;
-        // Kept seqs are consecutive: the first unwritten one is found by arithmetic, not by a scan.
-        const oldest = kept[0]?.seq ?? known.lastSeq + 1;
-        const next = kept.slice(Math.max(0, known.lastSeq + 1 - oldest));
+        // Only what the store does not have yet is made into entries.
+        const next = log.after(known.lastSeq, now);
         // The first unwritten message is no longer kept: the store cannot be continued without a hole.
         const hole = next.length > 0 && next[0]!.seq !== known.lastSeq + 1;
-        ops.push({ kind: 'write', room, epoch: log.epoch, lastSeq: log.lastSeq, replace: hole, entries: hole ? [...kept] : next });
+        ops.push({ kind: 'write', room, epoch: log.epoch, lastSeq: log.lastSeq, replace: hole, entries: hole ? [...log.kept(now)] : next });
       } else {
-        ops.push({ kind: 'write', room, epoch: log.epoch, lastSeq: log.lastSeq, replace: true, entries: [...kept] });
+        ops.push({ kind: 'write', room, epoch: log.epoch, lastSeq: log.lastSeq, replace: true, entries: [...log.kept(now)] });
       }
     }
     if (ops.length === 0) return true;

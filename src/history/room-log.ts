@@ -44,15 +44,37 @@ function ownable(payload: Buffer): Buffer {
 /** The answer to `?since=SEQ&epoch=EPOCH`: all missed messages, or none. */
 export type Resume = { recovered: true; entries: HistoryEntry[] } | { recovered: false };
 
+/** Payloads up to this size are copied into the room's arena; larger ones are kept as they are (few objects, no copy). */
+const ARENA_PAYLOAD_MAX = 4096;
+const ARENA_MIN_BYTES = 2048;
+const NO_BYTES = Buffer.alloc(0);
+
+/**
+ * Kept messages live in typed arrays and one byte arena per room, not as an
+ * object (and a Buffer) each: a room's ring is a handful of objects however many
+ * messages it keeps, so the garbage collector has nothing to copy or mark per
+ * message (the many-rooms profile: surviving history objects set the p99). Entries
+ * are made when asked for (a write, a replay), and die young.
+ */
 export class RoomLog {
-  /**
-   * Kept messages, oldest first, from `head` on; their seqs are consecutive and end
-   * at lastSeq when any is kept. Dropping the oldest only moves `head` (a ring's cost,
-   * not a shift of every kept message per append); the dropped slots are cut off
-   * once they outnumber the kept ones, or when the kept list is handed out.
-   */
-  private entries: HistoryEntry[];
+  /** Ring slots allocated (grows by doubling up to HISTORY_SIZE), the oldest kept slot, and how many are kept. */
+  private capacity = 0;
   private head = 0;
+  private count = 0;
+  private times = new Float64Array(0);
+  private opcodes = new Uint8Array(0);
+  private senders: string[] = [];
+  /** Where a payload starts in the arena, or -1 when it is kept whole in `whole`. */
+  private starts = new Int32Array(0);
+  private lengths = new Int32Array(0);
+  private whole: (Buffer | undefined)[] = [];
+  /**
+   * Small payloads, appended one after another. Never written over: an entry handed
+   * out (to a write in flight, a replay) is a view into it, so space is won back by
+   * moving the live bytes into a new arena, never by reuse.
+   */
+  private arena: Buffer = NO_BYTES;
+  private arenaEnd = 0;
 
   constructor(
     /** Names one unbroken history: a (epoch, seq) pair never names two messages. */
@@ -64,8 +86,7 @@ export class RoomLog {
     private readonly budget: HistoryBudget = { bytes: 0, entries: 0 },
   ) {
     const whole = consecutiveTail(entries, last);
-    this.entries = limits.size > 0 ? whole.slice(Math.max(0, whole.length - limits.size)) : [];
-    for (const entry of this.entries) this.count(entry, 1);
+    if (limits.size > 0) for (const entry of whole.slice(Math.max(0, whole.length - limits.size))) this.keep(entry.opcode, entry.from, entry.payload, entry.ts);
   }
 
   /** The bytes this room's kept messages cost (see entryBytes). */
@@ -81,11 +102,8 @@ export class RoomLog {
   append(opcode: DataOpcode, from: string, payload: Buffer, ts: number): number {
     const seq = ++this.last;
     if (this.limits.size > 0) {
-      const entry = { seq, opcode, from, ts, payload: ownable(payload) };
-      this.entries.push(entry);
-      this.count(entry, 1);
-      const kept = this.entries.length - this.head;
-      if (kept > this.limits.size) this.dropOldest(kept - this.limits.size);
+      if (this.count >= this.limits.size) this.dropOldest(this.count - this.limits.size + 1);
+      this.keep(opcode, from, payload, ts);
     }
     return seq;
   }
@@ -93,14 +111,19 @@ export class RoomLog {
   /** What is kept at `now`, oldest first (expired messages are dropped first). */
   kept(now: number): readonly HistoryEntry[] {
     this.expire(now);
-    this.cutDropped();
-    return this.entries;
+    return this.slice(0);
+  }
+
+  /** The kept messages after `seq`, oldest first: what a write owes when the store has up to `seq`. */
+  after(seq: number, now: number): HistoryEntry[] {
+    this.expire(now);
+    return this.slice(Math.max(0, seq + 1 - this.oldest()));
   }
 
   /** The latest `n` kept messages, oldest first. */
   latest(n: number, now: number): HistoryEntry[] {
-    const kept = this.kept(now);
-    return n <= 0 ? [] : kept.slice(Math.max(0, kept.length - n));
+    this.expire(now);
+    return n <= 0 ? [] : this.slice(Math.max(0, this.count - n));
   }
 
   /**
@@ -111,56 +134,140 @@ export class RoomLog {
   resume(since: number, epoch: string, now: number): Resume {
     if (epoch !== this.epoch || since > this.last) return { recovered: false };
     if (since === this.last) return { recovered: true, entries: [] };
-    const kept = this.kept(now);
-    const oldest = kept[0];
-    if (oldest === undefined || oldest.seq > since + 1) return { recovered: false };
-    return { recovered: true, entries: kept.slice(since + 1 - oldest.seq) };
+    this.expire(now);
+    if (this.count === 0 || this.oldest() > since + 1) return { recovered: false };
+    return { recovered: true, entries: this.slice(since + 1 - this.oldest()) };
   }
 
   /** The oldest kept seq, or null when nothing is kept. */
   get oldestSeq(): number | null {
-    return this.entries[this.head]?.seq ?? null;
+    return this.count === 0 ? null : this.oldest();
   }
 
   /** Drops the kept messages up to `seq` (the process-wide memory bound evicting the oldest). */
   dropThrough(seq: number): void {
-    let drop = 0;
-    while (this.head + drop < this.entries.length && this.entries[this.head + drop]!.seq <= seq) drop++;
-    this.dropOldest(drop);
+    if (this.count > 0) this.dropOldest(Math.min(this.count, seq + 1 - this.oldest()));
   }
 
   /** This room's messages leave the budget (the room is gone). */
   release(): void {
     this.released = true;
-    this.dropOldest(this.entries.length - this.head);
+    this.dropOldest(this.count);
+  }
+
+  private oldest(): number {
+    return this.last - this.count + 1;
+  }
+
+  private slot(i: number): number {
+    return (this.head + i) % this.capacity;
+  }
+
+  /** Entries `from`..the newest, made now. */
+  private slice(from: number): HistoryEntry[] {
+    const out: HistoryEntry[] = [];
+    const first = this.oldest();
+    for (let i = from; i < this.count; i++) {
+      const at = this.slot(i);
+      const start = this.starts[at]!;
+      const payload = start >= 0 ? this.arena.subarray(start, start + this.lengths[at]!) : this.whole[at]!;
+      out.push({ seq: first + i, opcode: this.opcodes[at] as DataOpcode, from: this.senders[at]!, ts: this.times[at]!, payload });
+    }
+    return out;
+  }
+
+  /** Stores the message after the newest kept one (room for it was made by the caller). */
+  private keep(opcode: DataOpcode, from: string, payload: Buffer, ts: number): void {
+    if (this.count === this.capacity) this.grow();
+    const at = this.slot(this.count);
+    this.times[at] = ts;
+    this.opcodes[at] = opcode;
+    this.senders[at] = from;
+    if (payload.length > ARENA_PAYLOAD_MAX) {
+      this.starts[at] = -1;
+      this.whole[at] = ownable(payload);
+    } else {
+      if (this.arenaEnd + payload.length > this.arena.length) this.newArena(payload.length);
+      this.starts[at] = this.arenaEnd;
+      this.arenaEnd += payload.copy(this.arena, this.arenaEnd);
+    }
+    this.lengths[at] = payload.length;
+    this.count++;
+    this.account(payload.length, from, 1);
+  }
+
+  private grow(): void {
+    const capacity = Math.min(Math.max(this.limits.size, 1), Math.max(8, this.capacity * 2));
+    const times = new Float64Array(capacity);
+    const opcodes = new Uint8Array(capacity);
+    const starts = new Int32Array(capacity);
+    const lengths = new Int32Array(capacity);
+    const senders: string[] = new Array<string>(capacity);
+    const whole: (Buffer | undefined)[] = new Array<Buffer | undefined>(capacity);
+    for (let i = 0; i < this.count; i++) {
+      const at = this.slot(i);
+      times[i] = this.times[at]!;
+      opcodes[i] = this.opcodes[at]!;
+      starts[i] = this.starts[at]!;
+      lengths[i] = this.lengths[at]!;
+      senders[i] = this.senders[at]!;
+      whole[i] = this.whole[at];
+    }
+    this.times = times;
+    this.opcodes = opcodes;
+    this.starts = starts;
+    this.lengths = lengths;
+    this.senders = senders;
+    this.whole = whole;
+    this.capacity = capacity;
+    this.head = 0;
+  }
+
+  /** A new arena holding the kept small payloads and room for `extra` more bytes (at most twice what is live). */
+  private newArena(extra: number): void {
+    let live = 0;
+    for (let i = 0; i < this.count; i++) {
+      const at = this.slot(i);
+      if (this.starts[at]! >= 0) live += this.lengths[at]!;
+    }
+    const arena = Buffer.allocUnsafeSlow(Math.max(ARENA_MIN_BYTES, 2 * (live + extra)));
+    let end = 0;
+    for (let i = 0; i < this.count; i++) {
+      const at = this.slot(i);
+      const start = this.starts[at]!;
+      if (start < 0) continue;
+      this.arena.copy(arena, end, start, start + this.lengths[at]!);
+      this.starts[at] = end;
+      end += this.lengths[at]!;
+    }
+    this.arena = arena;
+    this.arenaEnd = end;
   }
 
   private expire(now: number): void {
     const cutoff = now - this.limits.ttlMs;
     let drop = 0;
-    while (this.head + drop < this.entries.length && this.entries[this.head + drop]!.ts < cutoff) drop++;
+    while (drop < this.count && this.times[this.slot(drop)]! < cutoff) drop++;
     this.dropOldest(drop);
   }
 
   private dropOldest(n: number): void {
-    if (n <= 0) return;
-    const entries = this.entries as (HistoryEntry | undefined)[];
-    for (let i = this.head; i < this.head + n; i++) {
-      this.count(entries[i]!, -1);
-      entries[i] = undefined; // its payload is freed now, not when the slot is cut
+    for (let i = 0; i < n && this.count > 0; i++) {
+      const at = this.head;
+      this.account(this.lengths[at]!, this.senders[at]!, -1);
+      this.whole[at] = undefined; // a large payload is freed now
+      this.head = (this.head + 1) % this.capacity;
+      this.count--;
     }
-    this.head += n;
-    if (this.head > 32 && this.head * 2 > this.entries.length) this.cutDropped();
+    // Nothing kept: the arena's bytes go too (entries handed out keep their own view of it).
+    if (this.count === 0 && this.arenaEnd > 0) {
+      this.arena = NO_BYTES;
+      this.arenaEnd = 0;
+    }
   }
 
-  private cutDropped(): void {
-    if (this.head === 0) return;
-    this.entries = this.entries.slice(this.head);
-    this.head = 0;
-  }
-
-  private count(entry: HistoryEntry, sign: 1 | -1): void {
-    const bytes = sign * entryBytes(entry);
+  private account(payloadBytes: number, from: string, sign: 1 | -1): void {
+    const bytes = sign * (payloadBytes + 2 * from.length + 96);
     this.bytes += bytes;
     this.budget.bytes += bytes;
     this.budget.entries += sign;

@@ -48,6 +48,45 @@ test('a kept payload never pins a larger socket chunk; a payload that fills its 
   assert.ok(large!.payload === own, 'the large payload is kept as it is');
 });
 
+test('property: the ring keeps exactly what a plain list would, and entries handed out never change afterwards', () => {
+  const step = fc.oneof(
+    fc.record({ t: fc.constant('append' as const), size: fc.oneof(fc.nat(300), fc.integer({ min: 4000, max: 5000 })), dt: fc.nat(30) }),
+    fc.record({ t: fc.constant('dropThrough' as const), back: fc.nat(12) }),
+    fc.record({ t: fc.constant('look' as const) }),
+  );
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 12 }), fc.array(step, { maxLength: 120 }), (size, steps) => {
+      const budget = { bytes: 0, entries: 0 };
+      const log = new RoomLog('E', 0, [], { size, ttlMs: 100 }, budget);
+      const model: { seq: number; ts: number; payload: Buffer }[] = [];
+      const handedOut: { seq: number; payload: Buffer; copy: Buffer }[] = [];
+      let now = 0;
+      let byte = 0;
+      for (const s of steps) {
+        if (s.t === 'append') {
+          now += s.dt;
+          const payload = Buffer.alloc(s.size, byte++ & 0xff);
+          const seq = log.append(Opcode.Binary, 'ann', payload, now);
+          model.push({ seq, ts: now, payload: Buffer.from(payload) });
+          if (model.length > size) model.splice(0, model.length - size);
+        } else if (s.t === 'dropThrough') {
+          const seq = log.lastSeq - s.back;
+          log.dropThrough(seq);
+          while (model.length > 0 && model[0]!.seq <= seq) model.shift();
+        } else {
+          for (const entry of log.kept(now)) handedOut.push({ seq: entry.seq, payload: entry.payload, copy: Buffer.from(entry.payload) });
+        }
+        while (model.length > 0 && model[0]!.ts < now - 100) model.shift();
+        const kept = log.kept(now);
+        assert.equal(kept.map((e) => [e.seq, e.ts, [...e.payload]]), model.map((m) => [m.seq, m.ts, [...m.payload]]));
+        assert.is(budget.entries, model.length);
+      }
+      for (const h of handedOut) assert.ok(h.payload.equals(h.copy), `entry ${h.seq} handed out earlier was overwritten`);
+    }),
+    { numRuns: 300 },
+  );
+});
+
 test('HISTORY_MAX_BYTES: the oldest kept message of any room goes first; the accounting stays exact', () => {
   const one = entryBytes({ seq: 1, opcode: Opcode.Text, from: 'ada', ts: 0, payload: Buffer.from('xxxx') });
   const h = new RoomHistory({ size: 100, ttlMs: 1e9, maxBytes: 3 * one, now: () => 1000 });
