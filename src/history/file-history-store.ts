@@ -95,7 +95,7 @@ export class FileHistoryStore implements HistoryStore {
     return this.broken || (this.appendedBytes > this.compactAfterBytes && this.appendedBytes > this.baseBytes);
   }
 
-  async compact(snapshot: readonly StoredHistory[]): Promise<void> {
+  async compact(snapshot: Iterable<StoredHistory>): Promise<void> {
     await this.closeHandle();
     const temp = join(this.dataDir, `${LOG_FILE}.tmp-${process.pid}`);
     let written = 0;
@@ -106,17 +106,18 @@ export class FileHistoryStore implements HistoryStore {
         // A batch of rooms per write: never the whole history encoded at once, nor a write (a thread-pool round trip) per room.
         let batch: HistoryOp[] = [];
         let batchBytes = 0;
-        for (let i = 0; i < snapshot.length; i++) {
-          const history = snapshot[i]!;
+        const writeBatch = async (): Promise<void> => {
+          written += await writeAll(handle, encodeOps(batch));
+          batch = [];
+          batchBytes = 0;
+          await new Promise((resolve) => setImmediate(resolve));
+        };
+        for (const history of snapshot) {
           batch.push({ kind: 'write', room: history.room, epoch: history.epoch, lastSeq: history.lastSeq, replace: true, entries: history.entries });
           for (const entry of history.entries) batchBytes += entry.payload.length + 64;
-          if (batchBytes >= COMPACT_BATCH_BYTES || i === snapshot.length - 1) {
-            written += await writeAll(handle, encodeOps(batch));
-            await new Promise((resolve) => setImmediate(resolve));
-            batch = [];
-            batchBytes = 0;
-          }
+          if (batchBytes >= COMPACT_BATCH_BYTES) await writeBatch();
         }
+        if (batch.length > 0) await writeBatch();
         await handle.sync();
       } finally {
         await handle.close();

@@ -38,8 +38,8 @@ export interface HistoryStore {
   prune(now: number): Promise<boolean>;
   /** An append-only backend that has grown well past what it holds asks to be rewritten... */
   needsCompaction?(): boolean;
-  /** ...from this snapshot of every room's history (which then is all the store holds). */
-  compact?(snapshot: readonly StoredHistory[]): Promise<void>;
+  /** ...from this snapshot of every room's history (which then is all the store holds), read room by room as it writes. */
+  compact?(snapshot: Iterable<StoredHistory>): Promise<void>;
   /** After a final write that succeeded: the next load may keep the epochs. */
   markClean(): Promise<void>;
   close(): Promise<void>;

@@ -163,9 +163,9 @@ export class HistoryWriter implements HistorySink {
         const next = log.after(known.lastSeq, now);
         // The first unwritten message is no longer kept: the store cannot be continued without a hole.
         const hole = next.length > 0 && next[0]!.seq !== known.lastSeq + 1;
-        ops.push({ kind: 'write', room, epoch: log.epoch, lastSeq: log.lastSeq, replace: hole, entries: hole ? [...log.kept(now)] : next });
+        ops.push({ kind: 'write', room, epoch: log.epoch, lastSeq: log.lastSeq, replace: hole, entries: hole ? log.kept(now) : next });
       } else {
-        ops.push({ kind: 'write', room, epoch: log.epoch, lastSeq: log.lastSeq, replace: true, entries: [...log.kept(now)] });
+        ops.push({ kind: 'write', room, epoch: log.epoch, lastSeq: log.lastSeq, replace: true, entries: log.kept(now) });
       }
     }
     if (ops.length === 0) return true;
@@ -194,16 +194,30 @@ export class HistoryWriter implements HistorySink {
     return true;
   }
 
-  /** The whole state, written as the store's new content; everything owed is in it. */
+  /**
+   * The whole state, written as the store's new content; everything owed is in it.
+   * Each room is read when the store comes to it (not all up front, which made
+   * every kept message into an entry at once), so a room may include messages
+   * relayed while the compaction runs: what was written for it is noted as it goes.
+   */
   private async compact(now: number): Promise<boolean> {
-    const snapshot: StoredHistory[] = [];
-    for (const [room, log] of this.history.rooms()) snapshot.push({ room, epoch: log.epoch, lastSeq: log.lastSeq, entries: [...log.kept(now)], clean: false });
+    const history = this.history;
+    const compacted = new Map<string, Written>();
+    const rooms = [...history.rooms()].map(([room]) => room);
+    function* snapshot(): Generator<StoredHistory> {
+      for (const room of rooms) {
+        const log = history.get(room);
+        if (log === undefined) continue;
+        compacted.set(room, { epoch: log.epoch, lastSeq: log.lastSeq });
+        yield { room, epoch: log.epoch, lastSeq: log.lastSeq, entries: log.kept(now), clean: false };
+      }
+    }
     const dirty = this.dirty;
     const drops = this.drops;
     this.dirty = new Set();
     this.drops = new Set();
     try {
-      await this.store.compact!(snapshot);
+      await this.store.compact!(snapshot());
     } catch (error) {
       this.behind.down(error);
       this.opts.log?.('warn', 'history_compaction_failed', { error: String(error) });
@@ -213,8 +227,8 @@ export class HistoryWriter implements HistorySink {
     }
     this.behind.up();
     this.written.clear();
-    for (const history of snapshot) {
-      if (this.history.get(history.room)?.epoch === history.epoch && !this.drops.has(history.room)) this.written.set(history.room, { epoch: history.epoch, lastSeq: history.lastSeq });
+    for (const [room, written] of compacted) {
+      if (history.get(room)?.epoch === written.epoch && !this.drops.has(room)) this.written.set(room, written);
     }
     return true;
   }

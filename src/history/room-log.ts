@@ -108,8 +108,8 @@ export class RoomLog {
     return seq;
   }
 
-  /** What is kept at `now`, oldest first (expired messages are dropped first). */
-  kept(now: number): readonly HistoryEntry[] {
+  /** What is kept at `now`, oldest first (expired messages are dropped first), made now: the caller owns the array. */
+  kept(now: number): HistoryEntry[] {
     this.expire(now);
     return this.slice(0);
   }
