@@ -27,6 +27,8 @@ const enum Kind {
 }
 /** Payloads up to this size are copied next to their headers; larger ones are passed by reference. */
 const INLINE_PAYLOAD_BYTES = 2048;
+/** The first slab is small (Node's pool serves it), later ones this size: a write of a few records allocates almost nothing. */
+const FIRST_SLAB_BYTES = 2048;
 const SLAB_BYTES = 64 * 1024;
 
 export type LogRecord =
@@ -40,7 +42,7 @@ export type LogRecord =
 /** Appends numbers, strings and buffers into as few buffers as it can. */
 class BufferList {
   readonly out: Buffer[] = [];
-  private slab = Buffer.allocUnsafe(SLAB_BYTES);
+  private slab = Buffer.allocUnsafe(FIRST_SLAB_BYTES);
   private start = 0;
   private at = 0;
   bytes = 0;
