@@ -48,6 +48,11 @@ export type Resume = { recovered: true; entries: HistoryEntry[] } | { recovered:
 const ARENA_PAYLOAD_MAX = 4096;
 const ARENA_MIN_BYTES = 2048;
 const NO_BYTES = Buffer.alloc(0);
+const NO_TIMES = new Float64Array(0);
+const NO_OPCODES = new Uint8Array(0);
+const NO_OFFSETS = new Int32Array(0);
+const NO_SENDERS: string[] = [];
+const NO_WHOLE: (Buffer | undefined)[] = [];
 
 /**
  * Kept messages live in typed arrays and one byte arena per room, not as an
@@ -61,13 +66,15 @@ export class RoomLog {
   private capacity = 0;
   private head = 0;
   private count = 0;
-  private times = new Float64Array(0);
-  private opcodes = new Uint8Array(0);
-  private senders: string[] = [];
+  // Shared empty arrays until the first message (grow() replaces them before anything is written):
+  // a room that never hears a message costs no arrays of its own.
+  private times = NO_TIMES;
+  private opcodes: Uint8Array = NO_OPCODES;
+  private senders: string[] = NO_SENDERS;
   /** Where a payload starts in the arena, or -1 when it is kept whole in `whole`. */
-  private starts = new Int32Array(0);
-  private lengths = new Int32Array(0);
-  private whole: (Buffer | undefined)[] = [];
+  private starts = NO_OFFSETS;
+  private lengths = NO_OFFSETS;
+  private whole: (Buffer | undefined)[] = NO_WHOLE;
   /**
    * Small payloads, appended one after another. Never written over: an entry handed
    * out (to a write in flight, a replay) is a view into it, so space is won back by
