@@ -87,7 +87,12 @@ export function oursBeforeClusterSpec(): ServerSpec | string {
       rmSync(dir, { recursive: true, force: true });
       return `no ${BEFORE_CLUSTER} server: git archive ${BEFORE_CLUSTER_COMMIT.slice(0, 7)} failed (${unpack.stderr.trim().slice(0, 200)})`;
     }
-    symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  }
+  // Its packages are this checkout's: linked again when the link is missing or dangling (an earlier checkout made it).
+  const modules = join(dir, 'node_modules');
+  if (!existsSync(modules)) {
+    rmSync(modules, { force: true });
+    symlinkSync(join(ROOT, 'node_modules'), modules);
   }
   return { name: BEFORE_CLUSTER, command: tsxNode('src/main.ts', '--port', '0', '--host', '127.0.0.1'), env: OURS_ENV, dataDir: true, cwd: dir };
 }
