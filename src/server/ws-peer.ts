@@ -136,26 +136,25 @@ export class WsPeer implements RoomMember, ConnectionOutput {
     if (this.conn.state !== 'open') return;
     this.ctx.metrics.messagesOut++;
     // The two are queued back to back in this turn: nothing can come between them.
-    if (!this.queueBytes(header, false)) return;
+    this.queueBytes(header, false);
     this.queueBytes(payload, true);
-    if (this.ctx.trace !== null) this.ctx.trace(`→ ${this.remote} ${describeFrameOrHead(Buffer.concat([header, payload.subarray(0, 16)]))}`);
+    if (this.ctx.trace !== null && !this.socket.destroyed) this.ctx.trace(`→ ${this.remote} ${describeFrameOrHead(Buffer.concat([header, payload.subarray(0, 16)]))}`);
   }
 
   // --- ConnectionOutput
 
   write(bytes: Buffer): void {
-    if (!this.queueBytes(bytes, true)) return;
-    if (this.ctx.trace !== null) this.ctx.trace(`→ ${this.remote} ${describeFrameOrHead(bytes)}`);
+    this.queueBytes(bytes, true);
+    if (this.ctx.trace !== null && !this.socket.destroyed) this.ctx.trace(`→ ${this.remote} ${describeFrameOrHead(bytes)}`);
   }
 
   /** Adds to this turn's batch; sends the batch now once it is large (`mayFlush`: this ends a frame). */
-  private queueBytes(bytes: Buffer, mayFlush: boolean): boolean {
-    if (this.socket.destroyed) return false;
+  private queueBytes(bytes: Buffer, mayFlush: boolean): void {
+    // A socket gone meanwhile is found out once per batch, in flush(): not a stream getter per frame.
     if (this.queue.length === 0) this.ctx.batcher.mark(this);
     this.queue.push(bytes);
     this.queuedBytes += bytes.length;
     if (mayFlush && this.queuedBytes >= FLUSH_NOW_BYTES) this.flush();
-    return true;
   }
 
   message(message: Message): void {
@@ -203,7 +202,13 @@ export class WsPeer implements RoomMember, ConnectionOutput {
 
   flush(): void {
     const queue = this.queue;
-    if (queue.length === 0 || this.socket.destroyed) return;
+    if (queue.length === 0) return;
+    if (this.socket.destroyed) {
+      // Nobody to write to (writing would only build an error per write): what was owed is dropped.
+      queue.length = 0;
+      this.queuedBytes = 0;
+      return;
+    }
     const { maxBufferedBytes, maxMessageBytes } = this.ctx.settings;
     // The hard bound, for memory: everything owed, this batch included. Checked as each batch
     // goes to the socket rather than per frame (a batch is flushed at FLUSH_NOW_BYTES, so
