@@ -27,6 +27,17 @@ const NOW = 1_800_000_000_000;
 const limits = { size: 10, ttlMs: 60_000 };
 const entry = (seq: number, payload: Buffer | string, opcode: 1 | 2 = Opcode.Text): HistoryEntry => ({ seq, opcode, from: 'ada', ts: NOW, payload: Buffer.from(payload) });
 
+/** A log holding room r's message 1 ("one"), closed: its folder, its path and its size. */
+async function logOfOneMessage(): Promise<{ dir: string; path: string; whole: number }> {
+  const dir = fresh();
+  const store = new FileHistoryStore(dir, limits);
+  await store.load(NOW);
+  await store.write([{ kind: 'write', room: 'r', epoch: 'E', lastSeq: 1, replace: true, entries: [entry(1, 'one')] }]);
+  await store.close();
+  const path = join(dir, 'history.log');
+  return { dir, path, whole: statSync(path).size };
+}
+
 test('payloads of any bytes come back exactly, a JSON look-alike in a message is only a message', async () => {
   const dir = fresh();
   const store = new FileHistoryStore(dir, limits);
@@ -41,13 +52,7 @@ test('payloads of any bytes come back exactly, a JSON look-alike in a message is
 });
 
 test('a record torn by a crash is cut at load; what is appended afterwards is read', async () => {
-  const dir = fresh();
-  const store = new FileHistoryStore(dir, limits);
-  await store.load(NOW);
-  await store.write([{ kind: 'write', room: 'r', epoch: 'E', lastSeq: 1, replace: true, entries: [entry(1, 'one')] }]);
-  await store.close();
-  const path = join(dir, 'history.log');
-  const whole = statSync(path).size;
+  const { dir, path, whole } = await logOfOneMessage();
   // The next record as a crash may leave it: only its first bytes reached the disk.
   const next = Buffer.concat(encodeOps([{ kind: 'write', room: 'r', epoch: 'E', lastSeq: 2, replace: false, entries: [entry(2, 'two')] }]));
   appendFileSync(path, next.subarray(0, next.length - 3));
@@ -63,13 +68,7 @@ test('a record torn by a crash is cut at load; what is appended afterwards is re
 });
 
 test('a tail of zeros or a record whose length disagrees with its body is cut, never read as messages', async () => {
-  const dir = fresh();
-  const store = new FileHistoryStore(dir, limits);
-  await store.load(NOW);
-  await store.write([{ kind: 'write', room: 'r', epoch: 'E', lastSeq: 1, replace: true, entries: [entry(1, 'one')] }]);
-  await store.close();
-  const path = join(dir, 'history.log');
-  const whole = statSync(path).size;
+  const { dir, path, whole } = await logOfOneMessage();
   appendFileSync(path, Buffer.alloc(4096));
   assert.equal((await new FileHistoryStore(dir, limits).load(NOW)).map((h) => h.entries.length), [1]);
   assert.is(statSync(path).size, whole + encodeMark('open').length, 'zeros cut');
