@@ -32,6 +32,7 @@ import { openRoomServices } from './room-services';
 import { createLogger, type Logger } from './logger';
 import { Metrics, renderPrometheus } from './metrics';
 import { WriteBatcher } from './write-batcher';
+import { heartbeatTick } from './heartbeat';
 import { type PeerContext, WsPeer, remoteOf } from './ws-peer';
 
 export interface RoomsServer {
@@ -77,8 +78,6 @@ function destroyThis(this: Socket): void {
   this.destroy();
 }
 
-/** Heartbeat intervals a message may stay incomplete, with nothing else completed, before 1008. */
-const STALLED_TICKS = 3;
 
 /** Pending connections the kernel may queue; Node's default (511) overflows under join storms. */
 const LISTEN_BACKLOG = 4096;
@@ -337,34 +336,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     socket.once('timeout', destroyThis);
   }
 
-  // One heartbeat for all peers (section 5.5.2): a peer silent for a whole interval gets a
-  // ping; still silent one interval later, it is gone (half-open TCP never says so itself).
-  // It also ends uploads that stall: a message begun but not completed for STALLED_TICKS
-  // intervals holds memory (up to MAX_MESSAGE_BYTES) for a peer that only drips bytes.
-  const heartbeat = setInterval(() => {
-    for (const peer of peers) {
-      const { conn } = peer;
-      if (conn.messageInProgress && conn.messagesCompleted === peer.messagesAtLastTick) peer.stalledTicks++;
-      else peer.stalledTicks = 0;
-      peer.messagesAtLastTick = conn.messagesCompleted;
-      if (peer.stalledTicks >= STALLED_TICKS) {
-        log.info('stalled_message_dropped', { peer: peer.remote, closeCode: CloseCode.PolicyViolation });
-        peer.close(CloseCode.PolicyViolation, 'message not completed in time');
-        continue;
-      }
-      if (peer.conn.heardFrom) {
-        peer.conn.heardFrom = false;
-        peer.awaitingPong = false;
-      } else if (!peer.awaitingPong) {
-        peer.awaitingPong = true;
-        peer.conn.ping();
-      } else {
-        metrics.deadPeersDropped++;
-        log.info('dead_peer_dropped', { peer: peer.remote, silentForMoreThanMs: 2 * settings.pingIntervalMs });
-        peer.socket.destroy();
-      }
-    }
-  }, settings.pingIntervalMs);
+  const heartbeat = setInterval(() => heartbeatTick(peers, { log, metrics, pingIntervalMs: settings.pingIntervalMs }), settings.pingIntervalMs);
   const housekeeping = setInterval(() => {
     const now = Date.now();
     joinBuckets.sweep(now);
