@@ -89,13 +89,13 @@ export class RoomHistory {
   append(room: string, opcode: DataOpcode, from: string, payload: Buffer, ts: number): number {
     const log = this.of(room);
     const seq = log.append(opcode, from, payload, ts);
-    if (this.limits.size > 0 && this.maxBytes !== Number.POSITIVE_INFINITY) this.bound(room, log, seq);
+    if (this.limits.size > 0 && this.maxBytes !== Number.POSITIVE_INFINITY) this.bound(log, seq);
     this.sink?.changed(room);
     return seq;
   }
 
   /** Over HISTORY_MAX_BYTES: the oldest kept messages of any room go first (those rooms then resume less far back). */
-  private bound(room: string, log: RoomLog, seq: number): void {
+  private bound(log: RoomLog, seq: number): void {
     this.fifoLogs.push(log);
     this.fifoSeqs.push(seq);
     this.evictOverBudget();
@@ -145,8 +145,8 @@ export class RoomHistory {
     }
     if (this.maxBytes !== Number.POSITIVE_INFINITY) {
       // What came back joins the eviction order oldest first, and the bound holds from the start.
-      const items: { room: string; log: RoomLog; seq: number; ts: number }[] = [];
-      for (const [room, log] of this.logs) for (const entry of log.kept(this.now())) items.push({ room, log, seq: entry.seq, ts: entry.ts });
+      const items: { log: RoomLog; seq: number; ts: number }[] = [];
+      for (const log of this.logs.values()) for (const entry of log.kept(this.now())) items.push({ log, seq: entry.seq, ts: entry.ts });
       items.sort((a, b) => a.ts - b.ts);
       this.fifoLogs = items.map((item) => item.log);
       this.fifoSeqs = items.map((item) => item.seq);

@@ -28,7 +28,11 @@ export interface HistoryBudget {
 
 /** Memory a kept message costs, roughly: its payload, its sender's name, and the entry itself. */
 export function entryBytes(entry: HistoryEntry): number {
-  return entry.payload.length + 2 * entry.from.length + 96;
+  return messageBytes(entry.payload.length, entry.from);
+}
+
+function messageBytes(payloadBytes: number, from: string): number {
+  return payloadBytes + 2 * from.length + 96;
 }
 
 /**
@@ -274,7 +278,7 @@ export class RoomLog {
   }
 
   private account(payloadBytes: number, from: string, sign: 1 | -1): void {
-    const bytes = sign * (payloadBytes + 2 * from.length + 96);
+    const bytes = sign * messageBytes(payloadBytes, from);
     this.bytes += bytes;
     this.budget.bytes += bytes;
     this.budget.entries += sign;
