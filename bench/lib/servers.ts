@@ -54,7 +54,7 @@ export function oursSpec(): ServerSpec {
   return {
     name: 'rooms',
     // BENCH_PROFILE=DIR writes a V8 CPU profile of each of our server's runs there (node --cpu-prof).
-    command: [process.execPath, ...(process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []), '--enable-source-maps', 'dist/main.js', '--port', '0', '--host', '127.0.0.1'],
+    command: [process.execPath, ...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-interval', '200', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []), '--enable-source-maps', 'dist/main.js', '--port', '0', '--host', '127.0.0.1'],
     env: OURS_ENV,
     dataDir: true,
   };

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { DataOpcode } from '../frames/opcodes';
 import type { StoredHistory } from './history-store';
+import { OldestFirst } from './oldest-first';
 import { type HistoryBudget, type HistoryLimits, RoomLog } from './room-log';
 
 /** What the writer is told; both calls are cheap (a set insert). */
@@ -34,18 +35,14 @@ export class RoomHistory {
   private readonly newEpoch: () => string;
   readonly budget: HistoryBudget = { bytes: 0, entries: 0 };
   private readonly maxBytes: number;
-  /**
-   * Every kept message in the order kept, across rooms: the order the memory bound
-   * evicts in, as two parallel arrays (no object per message for the collector to
-   * carry). Items may be stale: their log released, or their message already gone.
-   */
-  private fifoLogs: RoomLog[] = [];
-  private fifoSeqs: number[] = [];
-  private fifoHead = 0;
+  /** The rooms that keep messages, oldest first: the order the memory bound evicts in (oldest-first.ts). */
+  private readonly order = new OldestFirst();
+  private readonly bounded: boolean;
 
   constructor(options: RoomHistoryOptions) {
     this.limits = { size: options.size, ttlMs: options.ttlMs };
     this.maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
+    this.bounded = options.size > 0 && this.maxBytes !== Number.POSITIVE_INFINITY;
     this.now = options.now ?? Date.now;
     this.newEpoch = options.newEpoch ?? randomEpoch;
   }
@@ -71,6 +68,7 @@ export class RoomHistory {
   created(room: string): RoomLog {
     const old = this.logs.get(room);
     if (old !== undefined) {
+      this.order.remove(old);
       old.release();
       this.sink?.dropped(room);
     }
@@ -80,7 +78,11 @@ export class RoomHistory {
   /** A room was purged or closed: its history and its epoch end with it. */
   removed(room: string): void {
     // Told even when this run never loaded a history for the key: the store may hold one.
-    this.logs.get(room)?.release();
+    const log = this.logs.get(room);
+    if (log !== undefined) {
+      this.order.remove(log);
+      log.release();
+    }
     this.logs.delete(room);
     this.sink?.dropped(room);
   }
@@ -89,40 +91,21 @@ export class RoomHistory {
   append(room: string, opcode: DataOpcode, from: string, payload: Buffer, ts: number): number {
     const log = this.of(room);
     const seq = log.append(opcode, from, payload, ts);
-    if (this.limits.size > 0 && this.maxBytes !== Number.POSITIVE_INFINITY) this.bound(log, seq);
+    if (this.bounded) {
+      // Only a room's first kept message places it; later ones never come before it.
+      if (log.heapAt < 0) this.order.add(log);
+      if (this.budget.bytes > this.maxBytes) this.evictOverBudget();
+    }
     this.sink?.changed(room);
     return seq;
   }
 
   /** Over HISTORY_MAX_BYTES: the oldest kept messages of any room go first (those rooms then resume less far back). */
-  private bound(log: RoomLog, seq: number): void {
-    this.fifoLogs.push(log);
-    this.fifoSeqs.push(seq);
-    this.evictOverBudget();
-    // Items of messages dropped otherwise (count, age, room gone) are swept now and then, so the queue stays near the kept count.
-    const live = this.fifoLogs.length - this.fifoHead;
-    if (this.fifoHead > 4096 || live > 2 * this.budget.entries + 4096) {
-      const logs: RoomLog[] = [];
-      const seqs: number[] = [];
-      for (let i = this.fifoHead; i < this.fifoLogs.length; i++) {
-        const log = this.fifoLogs[i]!;
-        const seq = this.fifoSeqs[i]!;
-        if (!log.released && (log.oldestSeq ?? Infinity) <= seq) {
-          logs.push(log);
-          seqs.push(seq);
-        }
-      }
-      this.fifoLogs = logs;
-      this.fifoSeqs = seqs;
-      this.fifoHead = 0;
-    }
-  }
-
   private evictOverBudget(): void {
-    while (this.budget.bytes > this.maxBytes && this.fifoHead < this.fifoLogs.length) {
-      const log = this.fifoLogs[this.fifoHead]!;
-      const seq = this.fifoSeqs[this.fifoHead++]!;
-      if (!log.released) log.dropThrough(seq);
+    while (this.budget.bytes > this.maxBytes) {
+      const log = this.order.oldest();
+      if (log === null) return;
+      log.dropThrough(log.oldestSeq!);
     }
   }
 
@@ -143,14 +126,9 @@ export class RoomHistory {
       if (!history.clean) renewed.push(history.room);
       this.logs.set(history.room, new RoomLog(epoch, history.lastSeq, history.entries, this.limits, this.budget));
     }
-    if (this.maxBytes !== Number.POSITIVE_INFINITY) {
-      // What came back joins the eviction order oldest first, and the bound holds from the start.
-      const items: { log: RoomLog; seq: number; ts: number }[] = [];
-      for (const log of this.logs.values()) for (const entry of log.kept(this.now())) items.push({ log, seq: entry.seq, ts: entry.ts });
-      items.sort((a, b) => a.ts - b.ts);
-      this.fifoLogs = items.map((item) => item.log);
-      this.fifoSeqs = items.map((item) => item.seq);
-      this.fifoHead = 0;
+    if (this.bounded) {
+      // What came back joins the eviction order (by time across rooms), and the bound holds from the start.
+      for (const log of this.logs.values()) this.order.add(log);
       this.evictOverBudget();
     }
     return renewed;

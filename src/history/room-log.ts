@@ -57,6 +57,8 @@ const NO_OPCODES = new Uint8Array(0);
 const NO_OFFSETS = new Int32Array(0);
 const NO_SENDERS: string[] = [];
 const NO_WHOLE: (Buffer | undefined)[] = [];
+/** Arrival order of kept messages across every room of the process (ties of time in the eviction order). */
+let lastStamp = 0;
 
 /**
  * Kept messages live in typed arrays and one byte arena per room, not as an
@@ -73,6 +75,7 @@ export class RoomLog {
   // Shared empty arrays until the first message (grow() replaces them before anything is written):
   // a room that never hears a message costs no arrays of its own.
   private times = NO_TIMES;
+  private stamps = NO_TIMES;
   private opcodes: Uint8Array = NO_OPCODES;
   private senders: string[] = NO_SENDERS;
   /** Where a payload starts in the arena, or -1 when it is kept whole in `whole`. */
@@ -104,6 +107,8 @@ export class RoomLog {
   bytes = 0;
   /** The room's history ended (room gone, or created again under a new epoch): nothing of it is kept any more. */
   released = false;
+  /** Where the process-wide eviction order (oldest-first.ts) holds this log; -1 when it does not. */
+  heapAt = -1;
 
   get lastSeq(): number {
     return this.last;
@@ -155,6 +160,16 @@ export class RoomLog {
     return this.count === 0 ? null : this.oldest();
   }
 
+  /** When the oldest kept message was relayed (only meaningful while one is kept). */
+  get oldestTs(): number {
+    return this.count === 0 ? 0 : this.times[this.head]!;
+  }
+
+  /** The oldest kept message's process-wide arrival stamp, or -1 when nothing is kept. */
+  get oldestStamp(): number {
+    return this.count === 0 ? -1 : this.stamps[this.head]!;
+  }
+
   /** Drops the kept messages up to `seq` (the process-wide memory bound evicting the oldest). */
   dropThrough(seq: number): void {
     if (this.count > 0) this.dropOldest(Math.min(this.count, seq + 1 - this.oldest()));
@@ -192,6 +207,7 @@ export class RoomLog {
     if (this.count === this.capacity) this.grow();
     const at = this.slot(this.count);
     this.times[at] = ts;
+    this.stamps[at] = ++lastStamp;
     this.opcodes[at] = opcode;
     this.senders[at] = from;
     if (payload.length > ARENA_PAYLOAD_MAX) {
@@ -210,6 +226,7 @@ export class RoomLog {
   private grow(): void {
     const capacity = Math.min(Math.max(this.limits.size, 1), Math.max(8, this.capacity * 2));
     const times = new Float64Array(capacity);
+    const stamps = new Float64Array(capacity);
     const opcodes = new Uint8Array(capacity);
     const starts = new Int32Array(capacity);
     const lengths = new Int32Array(capacity);
@@ -218,6 +235,7 @@ export class RoomLog {
     for (let i = 0; i < this.count; i++) {
       const at = this.slot(i);
       times[i] = this.times[at]!;
+      stamps[i] = this.stamps[at]!;
       opcodes[i] = this.opcodes[at]!;
       starts[i] = this.starts[at]!;
       lengths[i] = this.lengths[at]!;
@@ -225,6 +243,7 @@ export class RoomLog {
       whole[i] = this.whole[at];
     }
     this.times = times;
+    this.stamps = stamps;
     this.opcodes = opcodes;
     this.starts = starts;
     this.lengths = lengths;

@@ -125,4 +125,35 @@ test('property: the budget always equals what the rooms keep, and stays under th
   );
 });
 
+test('property: the bound evicts exactly what a single oldest-first queue of every kept message would', () => {
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.nat(4), fc.nat(40), fc.constantFrom('say', 'say', 'say', 'say', 'remove', 'create')), { maxLength: 300 }), fc.integer({ min: 300, max: 2000 }), (ops, maxBytes) => {
+      const h = new RoomHistory({ size: 5, ttlMs: 1e9, maxBytes, now: () => 1000 });
+      // The model: one queue of every kept message, oldest first, with its room.
+      let model: { room: string; text: string; bytes: number }[] = [];
+      ops.forEach(([room, size, kind], i) => {
+        const key = `r${room}`;
+        if (kind === 'say') {
+          const text = `${i}:`.padEnd(size + 3, 'x');
+          say(h, key, text);
+          model.push({ room: key, text, bytes: entryBytes({ seq: 0, opcode: Opcode.Text, from: 'ada', ts: 0, payload: Buffer.from(text) }) });
+          const ofRoom = model.filter((m) => m.room === key);
+          if (ofRoom.length > 5) model.splice(model.indexOf(ofRoom[0]!), 1);
+          let total = model.reduce((sum, m) => sum + m.bytes, 0);
+          while (total > maxBytes) total -= model.shift()!.bytes;
+        } else {
+          if (kind === 'remove') h.removed(key);
+          else h.created(key);
+          model = model.filter((m) => m.room !== key);
+        }
+        for (let r = 0; r <= 4; r++) {
+          const log = h.get(`r${r}`);
+          assert.equal(log === undefined ? [] : texts(log), model.filter((m) => m.room === `r${r}`).map((m) => m.text));
+        }
+      });
+    }),
+    { numRuns: 300 },
+  );
+});
+
 test.run();
