@@ -5,6 +5,9 @@
 // Per-room names are built inside some scripts from the prefix (names.ts layout):
 // fine on a single Redis or a replica set, not on Redis Cluster (documented).
 
+/** A room's history list is trimmed back to the size once it is this many past it (or an eighth of the size, if more). */
+const HISTORY_SLACK_MIN = 8;
+
 /** Write commands after TIME need effects replication (default since Redis 5, always since 7). */
 const EFFECTS = 'if redis.replicate_commands then pcall(redis.replicate_commands) end\n';
 const NOW = "local t = redis.call('TIME')\nlocal now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n";
@@ -33,30 +36,43 @@ end
  * for all the messages a node relayed in one event-loop turn, in their order
  * (any rooms, a room more than once): each gets its room's next seq, is kept in
  * the room's history list (the same bytes that are published: its epoch and
- * seq travel with it), trimmed to the history size, and is published. The
- * per-room names are built here (names.ts layout) because one packed argument
- * costs the node far less to encode than five per message.
+ * seq travel with it) and is published. The per-room names are built here
+ * (names.ts layout) because one packed argument costs the node far less to
+ * encode than five per message.
+ *
+ * Redis's cost is per command, so what holds for a whole call is done once per
+ * room per call: the epoch check and the expiries (all at one instant anyway).
+ * The list is trimmed once it is HISTORY_SLACK past the size rather than on
+ * every push (JOIN_VIEW reads only the latest `size`). A room's second and later
+ * messages in a call cost INCR, RPUSH and PUBLISH.
  * Returns how many rooms the candidate became the epoch of.
  */
 export const PUBLISH_MESSAGES = `${ENSURE_EPOCH}
 local ttl, size, history_ttl, prefix, packed = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
+local slack = math.max(${HISTORY_SLACK_MIN}, math.floor(size / 8))
 local fresh, at = 0, 1
+local epochs = {}
 while at <= #packed do
   local h = string.sub(packed, at, at + 21)
   local length = struct.unpack('>I4', packed, at + 22)
   local body = string.sub(packed, at + 26, at + 25 + length)
   at = at + 26 + length
   local seq_key, epoch_key, history_key = prefix .. ':s:' .. h, prefix .. ':e:' .. h, prefix .. ':h:' .. h
-  local epoch, made = ensure_epoch(seq_key, epoch_key, history_key, ARGV[1])
-  fresh = fresh + made
+  local epoch = epochs[h]
+  local first = not epoch
+  if first then
+    local made
+    epoch, made = ensure_epoch(seq_key, epoch_key, history_key, ARGV[1])
+    fresh = fresh + made
+    epochs[h] = epoch
+    redis.call('EXPIRE', seq_key, ttl)
+    redis.call('EXPIRE', epoch_key, ttl)
+  end
   local seq = redis.call('INCR', seq_key)
-  redis.call('EXPIRE', seq_key, ttl)
-  redis.call('EXPIRE', epoch_key, ttl)
   local event = 'm:' .. string.format('%d', seq) .. ':' .. epoch .. ':' .. body
   if size > 0 then
-    redis.call('RPUSH', history_key, event)
-    redis.call('LTRIM', history_key, -size, -1)
-    redis.call('PEXPIRE', history_key, history_ttl)
+    if redis.call('RPUSH', history_key, event) > size + slack then redis.call('LTRIM', history_key, -size, -1) end
+    if first then redis.call('PEXPIRE', history_key, history_ttl) end
   end
   redis.call('PUBLISH', prefix .. ':m:' .. h, event)
 end
@@ -65,8 +81,8 @@ return fresh
 
 /**
  * KEYS: seq, epoch, history list. ARGV: channel, epoch candidate, marker, ttl
- * seconds. A joining member's view: the room's epoch, latest seq and kept
- * messages, read at one instant; then a marker on the room's channel, so the
+ * seconds, history size. A joining member's view: the room's epoch, latest seq
+ * and its latest `size` kept messages (the list may run HISTORY_SLACK over), read at one instant; then a marker on the room's channel, so the
  * node knows which live messages came before the view and which after.
  * Returns {epoch, seq, fresh, entries}.
  */
@@ -75,7 +91,9 @@ local epoch, fresh = ensure_epoch(KEYS[1], KEYS[2], KEYS[3], ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 local seq = tonumber(redis.call('GET', KEYS[1]))
-local entries = redis.call('LRANGE', KEYS[3], 0, -1)
+local size = tonumber(ARGV[5])
+local entries = {}
+if size > 0 then entries = redis.call('LRANGE', KEYS[3], -size, -1) end
 redis.call('PUBLISH', ARGV[1], 'j:' .. ARGV[3])
 return { epoch, seq, fresh, entries }
 `;

@@ -123,7 +123,7 @@ export class Sequencer {
     followed.joins.set(token, wait);
     const candidate = this.candidate;
     try {
-      const reply = (await this.link.runBuffer('joinView', followed.sequenceKeys, [followed.channel, candidate, token, this.settings.keyTtlSeconds])) as [Buffer, number, number, Buffer[]];
+      const reply = (await this.link.runBuffer('joinView', followed.sequenceKeys, [followed.channel, candidate, token, this.settings.keyTtlSeconds, this.settings.historySize])) as [Buffer, number, number, Buffer[]];
       const [epochBytes, seq, fresh, raw] = reply;
       this.taken(candidate, Number(fresh));
       let timer: NodeJS.Timeout | undefined;

@@ -96,14 +96,26 @@ class BufferList {
     this.bytes += b.length;
   }
 
-  /** A u32 written later (a record's body length, known once the body is in). */
-  placeholder(): (value: number) => void {
+  /** Where the open record's body length goes once its body is in (records do not nest). */
+  private lengthSlab: Buffer | null = null;
+  private lengthAt = 0;
+  private bodyStart = 0;
+
+  /** A record's kind and the room for its length; its body follows, then endRecord(). */
+  beginRecord(kind: Kind): void {
+    this.u8(kind);
     this.room(4);
-    const slab = this.slab;
-    const at = this.at;
+    this.lengthSlab = this.slab;
+    this.lengthAt = this.at;
     this.at += 4;
     this.bytes += 4;
-    return (value) => void slab.writeUInt32LE(value, at);
+    this.bodyStart = this.bytes;
+  }
+
+  endRecord(): void {
+    this.lengthSlab!.writeUInt32LE(this.bytes - this.bodyStart, this.lengthAt);
+    this.lengthSlab = null;
+    this.u8(END);
   }
 
   done(): Buffer[] {
@@ -112,45 +124,39 @@ class BufferList {
   }
 }
 
-function record(list: BufferList, kind: Kind, body: () => void): void {
-  list.u8(kind);
-  const setLength = list.placeholder();
-  const before = list.bytes;
-  body();
-  setLength(list.bytes - before);
-  list.u8(END);
-}
-
 /** The records of `ops`, ready for one writev. */
 export function encodeOps(ops: readonly HistoryOp[]): Buffer[] {
   const list = new BufferList();
   for (const op of ops) {
     if (op.kind === 'drop') {
-      record(list, Kind.Drop, () => list.text(op.room));
+      list.beginRecord(Kind.Drop);
+      list.text(op.room);
+      list.endRecord();
       continue;
     }
-    record(list, Kind.Write, () => {
-      list.text(op.room);
-      list.text(op.epoch);
-      list.f64(op.lastSeq);
-      list.u8(op.replace ? 1 : 0);
-      list.u32(op.entries.length);
-      for (const entry of op.entries) {
-        list.f64(entry.seq);
-        list.u8(entry.opcode);
-        list.f64(entry.ts);
-        list.text(entry.from);
-        list.u32(entry.payload.length);
-        list.raw(entry.payload);
-      }
-    });
+    list.beginRecord(Kind.Write);
+    list.text(op.room);
+    list.text(op.epoch);
+    list.f64(op.lastSeq);
+    list.u8(op.replace ? 1 : 0);
+    list.u32(op.entries.length);
+    for (const entry of op.entries) {
+      list.f64(entry.seq);
+      list.u8(entry.opcode);
+      list.f64(entry.ts);
+      list.text(entry.from);
+      list.u32(entry.payload.length);
+      list.raw(entry.payload);
+    }
+    list.endRecord();
   }
   return list.done();
 }
 
 export function encodeMark(mark: 'open' | 'clean'): Buffer {
   const list = new BufferList();
-  record(list, mark === 'open' ? Kind.Open : Kind.Clean, () => undefined);
+  list.beginRecord(mark === 'open' ? Kind.Open : Kind.Clean);
+  list.endRecord();
   return Buffer.concat(list.done());
 }
 

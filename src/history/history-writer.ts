@@ -36,6 +36,8 @@ export class HistoryWriter implements HistorySink {
   /** What the store holds per room, as far as we know; absent: unknown, so the next write replaces. */
   private readonly written = new Map<string, Written>();
   private dirty = new Set<string>();
+  /** The set `dirty` was before the last write took it: emptied and reused, so a write every 50 ms allocates no set. */
+  private spareDirty = new Set<string>();
   private drops = new Set<string>();
   private pruneTimer: NodeJS.Timeout | null = null;
   private flushing: Promise<boolean> | null = null;
@@ -149,7 +151,7 @@ export class HistoryWriter implements HistorySink {
     if (!this.owesWrites()) return true;
     const dirty = this.dirty;
     const drops = this.drops;
-    this.dirty = new Set();
+    this.dirty = this.spareDirty;
     this.drops = new Set();
     const ops: HistoryOp[] = [];
     for (const room of drops) ops.push({ kind: 'drop', room });
@@ -168,6 +170,8 @@ export class HistoryWriter implements HistorySink {
         ops.push({ kind: 'write', room, epoch: log.epoch, lastSeq: log.lastSeq, replace: true, entries: log.kept(now) });
       }
     }
+    dirty.clear();
+    this.spareDirty = dirty;
     if (ops.length === 0) return true;
     try {
       await this.store.write(ops, now);
@@ -188,7 +192,13 @@ export class HistoryWriter implements HistorySink {
     for (const op of ops) {
       // A room dropped or re-created while the write ran has moved on; its next write replaces.
       if (op.kind === 'write' && this.history.get(op.room)?.epoch === op.epoch && !this.drops.has(op.room)) {
-        this.written.set(op.room, { epoch: op.epoch, lastSeq: op.lastSeq });
+        // Updated in place: a record per room per write would be garbage old enough to need full collections.
+        const known = this.written.get(op.room);
+        if (known === undefined) this.written.set(op.room, { epoch: op.epoch, lastSeq: op.lastSeq });
+        else {
+          known.epoch = op.epoch;
+          known.lastSeq = op.lastSeq;
+        }
       }
     }
     return true;

@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import { destroyAllClients, sleep } from '../helpers/raw-client';
 import { type ServerProcess, stopAllServerProcesses } from '../helpers/server-process';
 import { type Json, joinJson, quiet } from '../history/support';
+import { roomHash } from '../../src/cluster/names';
 import { randomCluster, randomRoom, redisClient, startNode } from './support';
 
 const cluster = randomCluster();
@@ -96,6 +97,29 @@ test('a join racing a stream of messages from another node: replay then live, no
     assert.equal(seqs, Array.from({ length: 121 - first }, (_, k) => first + k), `contiguous for a joiner at ${top}`);
     assert.ok(first <= Math.max(1, top - 49), `replay reaches back 50 from ${top}`);
   }
+});
+
+test('the history list runs a little over HISTORY_SIZE between trims, but a join sees exactly the latest HISTORY_SIZE', async () => {
+  const room = randomRoom();
+  const sender = await joinJson(port(0), room, 'sender');
+  const listener = await joinJson(port(1), room, 'listener');
+  // 50 kept, trimmed once 8 past: after 57 the list holds 57 (not yet trimmed), after 59 it holds 50 again.
+  for (let n = 1; n <= 57; n++) sender.say(`s${n}`);
+  await listener.messages(57);
+  const redis = redisClient();
+  const list = `${cluster}:h:${roomHash(cluster, room)}`;
+  assert.is(await redis.llen(list), 57, 'not trimmed on every push');
+  const all = await joinJson(port(2), room, 'all', '&history=100');
+  assert.equal((await all.messages(50)).map((f) => f.seq), Array.from({ length: 50 }, (_, k) => 8 + k), 'the latest 50 only');
+  assert.ok(await quiet(all.client));
+  const beyond = await joinJson(port(2), room, 'late', `&since=6&epoch=${String(listener.welcome.epoch)}`);
+  assert.is(beyond.welcome.recovered, false, 'seq 7 is past HISTORY_SIZE although the list still holds it');
+  assert.ok(await quiet(beyond.client));
+  sender.say('s58');
+  sender.say('s59');
+  await listener.messages(2);
+  assert.is(await redis.llen(list), 50, 'trimmed back to the size');
+  redis.disconnect();
 });
 
 test('Redis wiped: the next message starts a new epoch; a resume with the old one is recovered:false', async () => {
