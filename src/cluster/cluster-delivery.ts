@@ -35,6 +35,8 @@ export interface ClusterOptions {
   sequenceLocally?: (room: Room, message: RoomMessage) => void;
   /** An owner command published by another node for a room followed here (cluster-room-control.ts). */
   onControl?: (room: Room, json: string) => void;
+  /** Redis is back and this node's subscriptions and presence are rebuilt (owed owner commands go out). */
+  onRebuilt?: () => void;
 }
 
 export class ClusterDelivery implements RoomDelivery {
@@ -353,6 +355,7 @@ export class ClusterDelivery implements RoomDelivery {
       await this.syncPresence(rooms);
       // The others' entries are read once they have had time to rewrite them too.
       for (const followed of rooms) this.rereadLater(followed);
+      this.options.onRebuilt?.();
     } catch {
       // Down again: the next 'up' starts over.
     }

@@ -3,6 +3,8 @@
 // follows the room does the same to its members. The state a join is decided by
 // (secret hash, lock, closed) is also written to Redis first, and a node reads it
 // before deciding a join, so no node admits by a state the owner already changed.
+// A command given while Redis is away is owed, in order, and published once it
+// is back: a kick or a close reaches the other nodes' members late, never not at all.
 
 import { accessOfRecord, type RoomAccess } from '../access/room-access';
 import { LocalRoomControl, type RoomControl } from '../access/room-control';
@@ -14,6 +16,15 @@ import type { ClusterDelivery } from './cluster-delivery';
 /** On the channel. `createdAt` names the room's incarnation: a room closed and made again is another room. */
 type ControlEvent = { node: string; createdAt: number } & ({ op: 'kick'; name: string } | { op: 'close' } | { op: 'access'; access: RoomAccess });
 
+/** Commands a node may owe the others while Redis is away; past it the oldest are dropped (and logged). */
+const MAX_OWED = 1024;
+
+interface Owed {
+  key: string;
+  event: string;
+  state: string | null;
+}
+
 /** In Redis (names.access): what a node must admit by. */
 interface AccessState {
   createdAt: number;
@@ -23,30 +34,56 @@ interface AccessState {
 
 export class ClusterRoomControl implements RoomControl {
   private readonly local = new LocalRoomControl();
+  /** Published when Redis is back, oldest first; while any is owed, later commands queue behind it (order is the owner's). */
+  private owed: Owed[] = [];
+  private draining = false;
 
   constructor(
     private readonly delivery: ClusterDelivery,
     private readonly registry: RoomRegistry,
     /** The shared room store's read, when it has one: a room made on another node is found there. */
     private readonly read?: (key: string) => Promise<RoomRecord | null>,
+    private readonly log?: (level: 'warn', event: string, fields: Record<string, unknown>) => void,
   ) {}
+
+  /** How many commands wait for Redis (for /healthz and the tests). */
+  get owedCount(): number {
+    return this.owed.length;
+  }
+
+  /** Redis is back: the commands given meanwhile go out, in order (call again after another outage). */
+  async resend(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.owed.length > 0) {
+        const next = this.owed[0]!;
+        try {
+          await this.delivery.publishControl(next.key, next.event, next.state);
+        } catch {
+          return; // away again: the next return of Redis resumes here
+        }
+        this.owed.shift();
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
 
   kick(room: Room, name: string): number {
     const here = this.local.kick(room, name);
-    this.publish(room, { op: 'kick', name }, null).catch(() => undefined);
+    void this.publish(room, { op: 'kick', name }, null);
     return here;
   }
 
   closeMembers(room: Room): void {
     this.local.closeMembers(room);
-    this.publish(room, { op: 'close' }, { createdAt: room.createdAt, closed: true, access: room.access }).catch(() => undefined);
+    void this.publish(room, { op: 'close' }, { createdAt: room.createdAt, closed: true, access: room.access });
   }
 
-  /** The owner hears the new state once Redis has it: every node admits by it from then on. */
+  /** The owner hears the new state once Redis has it (or once it is owed): every node admits by it from then on. */
   announceState(room: Room): void {
-    this.publish(room, { op: 'access', access: room.access }, { createdAt: room.createdAt, closed: false, access: room.access })
-      .catch(() => undefined)
-      .finally(() => this.local.announceState(room));
+    void this.publish(room, { op: 'access', access: room.access }, { createdAt: room.createdAt, closed: false, access: room.access }).finally(() => this.local.announceState(room));
   }
 
   /** A command another node published, for a room this node follows. */
@@ -117,9 +154,24 @@ export class ClusterRoomControl implements RoomControl {
     this.local.closeMembers(room);
   }
 
-  private publish(room: Room, command: { op: 'kick'; name: string } | { op: 'close' } | { op: 'access'; access: RoomAccess }, state: AccessState | null): Promise<void> {
+  /** Resolves once Redis has the command, or once it is owed (never rejects). */
+  private async publish(room: Room, command: { op: 'kick'; name: string } | { op: 'close' } | { op: 'access'; access: RoomAccess }, state: AccessState | null): Promise<void> {
     const event = { node: this.delivery.node, createdAt: room.createdAt, ...command };
-    return this.delivery.publishControl(room.key, JSON.stringify(event), state === null ? null : JSON.stringify(state));
+    const item: Owed = { key: room.key, event: JSON.stringify(event), state: state === null ? null : JSON.stringify(state) };
+    if (this.owed.length > 0) return this.owe(item);
+    try {
+      await this.delivery.publishControl(item.key, item.event, item.state);
+    } catch {
+      this.owe(item);
+    }
+  }
+
+  private owe(item: Owed): void {
+    if (this.owed.length >= MAX_OWED) {
+      this.owed.shift();
+      this.log?.('warn', 'cluster_control_dropped', { owed: MAX_OWED });
+    }
+    this.owed.push(item);
   }
 }
 

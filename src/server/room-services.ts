@@ -78,6 +78,7 @@ export async function openRoomServices(settings: Settings, log: Logger, options:
         history: { size: settings.historySize, ttlMs: settings.historyTtlMs },
         sequenceLocally: (room, message) => clusterHistory?.sequenceLocally(room, message),
         onControl: (room, json) => clusterControl?.onControl(room, json),
+        onRebuilt: () => void clusterControl?.resend(),
       })
     : null;
   if (cluster !== null) await cluster.start();
@@ -94,7 +95,7 @@ export async function openRoomServices(settings: Settings, log: Logger, options:
   await history.writer?.open((key) => registry.get(key) !== undefined);
   store.onLateLoad((records) => log.info('rooms_restored_late', { rooms: registry.restore(records) }));
   // A cluster carries owner commands to every node (src/cluster/cluster-room-control.ts).
-  clusterControl = cluster !== null ? new ClusterRoomControl(cluster, registry, readStored) : null;
+  clusterControl = cluster !== null ? new ClusterRoomControl(cluster, registry, readStored, logTo) : null;
   const ownerCommands = access.attach(registry, clusterControl ?? undefined);
 
   const purged = (keys: string[]) => {

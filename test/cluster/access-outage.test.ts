@@ -2,7 +2,8 @@
 // a throwaway redis-server of this test's own: the command cannot cross Redis,
 // but it is saved in the shared store, and a node that cannot read the owner's
 // state from Redis reads it there before admitting a join. A lock set on A
-// refuses joins on B (423), and so does a secret set on A (401).
+// refuses joins on B (423), and so does a secret set on A (401). A kick or a
+// close_room given meanwhile is owed and reaches B's members once Redis is back.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -65,6 +66,42 @@ test('Redis down: a lock or a secret set on A is read by B from the shared store
   assert.is(await refusedOnB(locked, 423), 423, 'B admits by the lock A set while Redis was down');
   assert.is(await refusedOnB(guarded, 401), 401, 'B admits by the secret A set while Redis was down');
   assert.is((await refusal(port(1), guarded, 'friend', { bearer: 'correct-horse-battery' })).status, 101, 'the new secret opens it on B');
+});
+
+async function untilUp(node: ServerProcess): Promise<void> {
+  for (let i = 0; i < 150; i++) {
+    if (((await getJson(`${node.httpUrl}/healthz`)) as { status: string }).status === 'ok') return;
+    await sleep(100);
+  }
+  throw new Error('node not ok within 15 s of Redis starting');
+}
+
+test('Redis down: a kick and a close_room given on A reach their targets on B once Redis is back, not before', async () => {
+  if (redis.process === null) await redis.start();
+  await Promise.all(nodes.map(untilUp));
+  const room = randomRoom('kick');
+  const closing = randomRoom('close');
+  const owner = await jsonMember(port(0), room, 'ada');
+  const intruder = await jsonMember(port(1), room, 'mallory');
+  const bob = await jsonMember(port(1), room, 'bob');
+  const closer = await jsonMember(port(0), closing, 'ada');
+  const stayer = await jsonMember(port(1), closing, 'cy');
+
+  await redis.stop();
+  await Promise.all(nodes.map(untilDegraded));
+  owner.send({ type: 'kick', name: 'mallory' });
+  closer.send({ type: 'close_room' });
+  assert.is((await closer.client.expectClose(4002)).reason, 'room closed by its owner', 'on A at once');
+  await sleep(500);
+  assert.not.ok(intruder.client.ended, 'B cannot hear the kick while Redis is away');
+  assert.not.ok(stayer.client.ended, 'nor the close');
+
+  await redis.start();
+  assert.is((await intruder.client.expectClose(4001, 15_000)).reason, "removed by the room's owner");
+  assert.is((await stayer.client.expectClose(4002, 15_000)).reason, 'room closed by its owner');
+  assert.not.ok(bob.client.ended, 'only the kicked name goes');
+  owner.send({ type: 'message', text: 'after the outage' });
+  assert.is((await bob.nextOf('message')).text, 'after the outage');
 });
 
 test.run();
