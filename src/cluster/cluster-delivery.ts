@@ -35,8 +35,12 @@ export interface ClusterOptions {
   sequenceLocally?: (room: Room, message: RoomMessage) => void;
   /** An owner command published by another node for a room followed here (cluster-room-control.ts). */
   onControl?: (room: Room, json: string) => void;
-  /** Redis is back and this node's subscriptions and presence are rebuilt (owed owner commands go out). */
-  onRebuilt?: () => void;
+  /**
+   * Redis has been back for SETTLE_MS, time enough for every node to have
+   * subscribed again (pub/sub keeps nothing for a node not yet listening); then on
+   * every heartbeat. Owed owner commands go out here (cluster-room-control.ts).
+   */
+  onSettled?: () => void;
 }
 
 export class ClusterDelivery implements RoomDelivery {
@@ -53,6 +57,8 @@ export class ClusterDelivery implements RoomDelivery {
   private nextMemberId = 1;
   private nodes = 0;
   private timer: NodeJS.Timeout | null = null;
+  /** When Redis last came back (Date.now()). */
+  private upSince = 0;
   private readonly heartbeatMs: number;
 
   constructor(
@@ -346,6 +352,7 @@ export class ClusterDelivery implements RoomDelivery {
   /** Redis is (back) up, perhaps empty: register, subscribe, rewrite our presence, re-read the others'. */
   private async rebuild(): Promise<void> {
     this.options.log('info', 'cluster_redis_up', { node: this.node });
+    this.upSince = Date.now();
     try {
       await this.beat();
       const rooms = [...this.byKey.values()].filter((followed) => this.wanted(followed));
@@ -355,7 +362,6 @@ export class ClusterDelivery implements RoomDelivery {
       await this.syncPresence(rooms);
       // The others' entries are read once they have had time to rewrite them too.
       for (const followed of rooms) this.rereadLater(followed);
-      this.options.onRebuilt?.();
     } catch {
       // Down again: the next 'up' starts over.
     }
@@ -392,6 +398,7 @@ export class ClusterDelivery implements RoomDelivery {
       }
       const reaped = await this.link.run('reap', [this.names.nodes], [this.names.prefix]);
       if (Number(reaped) > 0) this.options.log('info', 'cluster_nodes_reaped', { nodes: Number(reaped) });
+      if (Date.now() - this.upSince >= SETTLE_MS) this.options.onSettled?.();
     } catch {
       // counted by the link
     } finally {

@@ -4,7 +4,8 @@
 // (secret hash, lock, closed) is also written to Redis first, and a node reads it
 // before deciding a join, so no node admits by a state the owner already changed.
 // A command given while Redis is away is owed, in order, and published once it
-// is back: a kick or a close reaches the other nodes' members late, never not at all.
+// has been back long enough for every node to listen again: a kick or a close
+// reaches the other nodes' members late, never not at all.
 
 import { accessOfRecord, type RoomAccess } from '../access/room-access';
 import { LocalRoomControl, type RoomControl } from '../access/room-control';
@@ -51,7 +52,7 @@ export class ClusterRoomControl implements RoomControl {
     return this.owed.length;
   }
 
-  /** Redis is back: the commands given meanwhile go out, in order (call again after another outage). */
+  /** Redis is back and every node listens again: the commands given meanwhile go out, in order (a no-op when none is owed). */
   async resend(): Promise<void> {
     if (this.draining) return;
     this.draining = true;

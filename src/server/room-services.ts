@@ -78,7 +78,7 @@ export async function openRoomServices(settings: Settings, log: Logger, options:
         history: { size: settings.historySize, ttlMs: settings.historyTtlMs },
         sequenceLocally: (room, message) => clusterHistory?.sequenceLocally(room, message),
         onControl: (room, json) => clusterControl?.onControl(room, json),
-        onRebuilt: () => void clusterControl?.resend(),
+        onSettled: () => void clusterControl?.resend(),
       })
     : null;
   if (cluster !== null) await cluster.start();
