@@ -8,7 +8,7 @@
 // nodes). While Redis is away, delivery is local only; when it is back, the node
 // subscribes again, rewrites its presence entries and re-reads the others'.
 // The sequencing itself (a turn's messages in one script call, a joiner's view)
-// is sequencer.ts.
+// is sequencer.ts; this node's heartbeat and the reaping of dead nodes, node-heartbeat.ts.
 
 import { randomBytes } from 'node:crypto';
 import type { RoomDelivery, RoomMessage } from '../rooms/delivery';
@@ -19,6 +19,7 @@ import { ClusterNames } from './names';
 import { RedisLink, describeRedisUrl } from './redis-link';
 import { type ClusterHealth, type ClusterStats, type FollowedRoom, NOBODY, SETTLE_MS, ghost, renderClusterMetrics } from './followed-room';
 import { type EventOutcome, RemotePresence } from './remote-presence';
+import { NodeHeartbeat } from './node-heartbeat';
 import { type ClusterJoinState, type QueuedMessage, Sequencer } from './sequencer';
 
 export interface ClusterOptions {
@@ -55,11 +56,7 @@ export class ClusterDelivery implements RoomDelivery {
   private readonly memberIds = new WeakMap<RoomMember, number>();
   private readonly membersById = new Map<number, RoomMember>();
   private nextMemberId = 1;
-  private nodes = 0;
-  private timer: NodeJS.Timeout | null = null;
-  /** When Redis last came back (Date.now()). */
-  private upSince = 0;
-  private readonly heartbeatMs: number;
+  private readonly heartbeat: NodeHeartbeat;
 
   constructor(
     private readonly local: RoomDelivery,
@@ -67,7 +64,6 @@ export class ClusterDelivery implements RoomDelivery {
   ) {
     this.names = new ClusterNames(options.cluster);
     this.description = `redis ${describeRedisUrl(options.redisUrl)} cluster ${options.cluster}`;
-    this.heartbeatMs = options.heartbeatMs ?? 2000;
     this.link = new RedisLink(options.redisUrl, {
       up: () => void this.rebuild(),
       down: () => this.lost(),
@@ -76,14 +72,18 @@ export class ClusterDelivery implements RoomDelivery {
     });
     const history = options.history ?? { size: 0, ttlMs: 1 };
     this.sequencer = new Sequencer(this.link, { node: this.node, prefix: this.names.prefix, keyTtlSeconds: options.keyTtlSeconds, historySize: history.size, historyTtlMs: history.ttlMs }, (queued) => this.unpublished(queued));
+    this.heartbeat = new NodeHeartbeat(this.link, this.names, this.node, options.heartbeatMs ?? 2000, {
+      forgotten: () => this.putPresenceBack(),
+      settled: () => this.options.onSettled?.(),
+      log: (level, event, fields) => this.options.log(level, event, fields),
+    });
   }
 
   async start(): Promise<void> {
     await this.link.open(3000);
     this.options.log('info', 'cluster_node', { node: this.node, cluster: this.description, redis: this.link.up ? 'up' : 'down' });
     if (!this.link.up) this.options.log('warn', 'cluster_redis_unreachable', { redis: this.description, lastError: this.link.stats.lastError });
-    this.timer = setInterval(() => void this.beat(), this.heartbeatMs);
-    this.timer.unref();
+    this.heartbeat.start();
   }
 
   // --- RoomDelivery
@@ -188,7 +188,7 @@ export class ClusterDelivery implements RoomDelivery {
   // --- for the server
 
   health(): ClusterHealth {
-    return { node: this.node, nodes: this.link.up ? this.nodes : 0, redis: this.link.up ? 'up' : 'down' };
+    return { node: this.node, nodes: this.link.up ? this.heartbeat.nodes : 0, redis: this.link.up ? 'up' : 'down' };
   }
 
   /** Members on every node per room key; local counts only for rooms Redis could not answer for. */
@@ -214,10 +214,7 @@ export class ClusterDelivery implements RoomDelivery {
   }
 
   async close(): Promise<void> {
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
-    // A goodbye: the others report whoever is still counted here as left, now rather than after the expiry.
-    if (this.link.up) await this.link.run('reap', [this.names.nodes], [this.names.prefix, this.node]).catch(() => undefined);
+    await this.heartbeat.stop();
     await this.link.close();
   }
 
@@ -352,9 +349,9 @@ export class ClusterDelivery implements RoomDelivery {
   /** Redis is (back) up, perhaps empty: register, subscribe, rewrite our presence, re-read the others'. */
   private async rebuild(): Promise<void> {
     this.options.log('info', 'cluster_redis_up', { node: this.node });
-    this.upSince = Date.now();
+    this.heartbeat.up();
     try {
-      await this.beat();
+      await this.heartbeat.beat();
       const rooms = [...this.byKey.values()].filter((followed) => this.wanted(followed));
       for (const followed of this.byKey.values()) if (!this.wanted(followed)) void this.reconcile(followed);
       await this.link.subscribe(rooms.map((followed) => followed.channel));
@@ -380,29 +377,10 @@ export class ClusterDelivery implements RoomDelivery {
     );
   }
 
-  private beating = false;
-
-  /** Pushes our deadline, notices if Redis forgot us, and reaps nodes past theirs. */
-  private async beat(): Promise<void> {
-    if (!this.link.up || this.beating) return;
-    this.beating = true;
-    try {
-      const reply = await this.link.run('heartbeat', [this.names.nodes], [this.node, 4 * this.heartbeatMs]);
-      const [known, nodes] = reply as [number, number];
-      this.nodes = Number(nodes);
-      if (Number(known) === 0) {
-        // Reaped (a long pause) or Redis lost our entries: put our members back and tell the others.
-        const rooms = [...this.byKey.values()].filter((followed) => followed.subscribed);
-        await this.syncPresence(rooms);
-        for (const followed of rooms) this.rereadLater(followed);
-      }
-      const reaped = await this.link.run('reap', [this.names.nodes], [this.names.prefix]);
-      if (Number(reaped) > 0) this.options.log('info', 'cluster_nodes_reaped', { nodes: Number(reaped) });
-      if (Date.now() - this.upSince >= SETTLE_MS) this.options.onSettled?.();
-    } catch {
-      // counted by the link
-    } finally {
-      this.beating = false;
-    }
+  /** Redis forgot this node (reaped after a long pause, or wiped): put our members back and tell the others. */
+  private async putPresenceBack(): Promise<void> {
+    const rooms = [...this.byKey.values()].filter((followed) => followed.subscribed);
+    await this.syncPresence(rooms);
+    for (const followed of rooms) this.rereadLater(followed);
   }
 }
