@@ -164,9 +164,11 @@ test('/healthz names the node and the cluster; /admin/rooms counts members on ev
   const a = await RawClient.room(nodes[0]!.port, room, 'ann');
   const b = await RawClient.room(nodes[1]!.port, room, 'bob');
   const c = await RawClient.room(nodes[2]!.port, room, 'cid');
-  type Health = { status: string; cluster: { node: string; nodes: number; redis: string } };
+  type Health = { status: string; history: unknown; cluster: { node: string; nodes: number; redis: string } };
   let health = (await getJson(`${nodes[0]!.httpUrl}/healthz`)) as Health;
   assert.is(health.status, 'ok');
+  // The cluster keeps history in Redis, none in this process's store: its state is cluster.redis.
+  assert.equal(health.history, { kept: true, store: 'redis' });
   assert.is(health.cluster.redis, 'up');
   assert.match(health.cluster.node, /^[0-9a-f]{16}$/);
   // Counted at each heartbeat (every 2 s): the three nodes show by the next one.

@@ -26,6 +26,7 @@ test.after(async () => {
 
 interface HistoryHealth {
   kept: boolean;
+  store: string;
   state: 'up' | 'down';
   pendingRooms: number;
 }
@@ -42,6 +43,7 @@ test('MariaDB down during traffic: relay unaffected, bounded, then written whole
   for (let i = 1; i <= 5; i++) ada.say(`before ${i}`);
   await bob.messages(5);
   await eventually('the first writes', async () => (await historyHealth(srv)).pendingRooms === 0, 10_000);
+  assert.equal([(await historyHealth(srv)).kept, (await historyHealth(srv)).store], [true, 'mariadb']);
 
   await tdb!.stop();
   for (let i = 1; i <= 200; i++) ada.say(`during ${i}`);

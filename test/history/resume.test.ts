@@ -207,10 +207,18 @@ test('HISTORY_SIZE=0: seqs still count, nothing is kept, a resume is recovered o
     const behind = await joinJson(off.port, 'off', 'dee', `&since=1&epoch=${epoch}&history=5`);
     assert.equal([behind.welcome.seq, behind.welcome.recovered], [2, false]);
     assert.ok(await quiet(behind.client));
+    assert.equal(await historyHealthOf(off), { kept: false });
+    assert.equal(await historyHealthOf(ts), { kept: true, store: 'file', state: 'up', pendingRooms: 0, errors: 0 });
   } finally {
     await off.stop();
   }
 });
+
+/** /healthz's history section of a test server. */
+async function historyHealthOf(server: TestServer): Promise<unknown> {
+  const res = await fetch(`http://127.0.0.1:${server.port}/healthz`);
+  return ((await res.json()) as { history: unknown }).history;
+}
 
 const BAD: [string, string][] = [
   ['&since=1', 'since and epoch go together: give both or neither'],
