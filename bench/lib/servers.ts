@@ -53,8 +53,9 @@ export function oursSpec(): ServerSpec {
   if (build.status !== 0) throw new Error('building dist/ for the benchmark failed');
   return {
     name: 'rooms',
-    // BENCH_PROFILE=DIR writes a V8 CPU profile of each of our server's runs there (node --cpu-prof).
-    command: [process.execPath, ...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-interval', '200', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []), '--enable-source-maps', 'dist/main.js', '--port', '0', '--host', '127.0.0.1'],
+    // BENCH_PROFILE=DIR writes a V8 CPU profile of each of our server's runs there (node --cpu-prof);
+    // BENCH_NODE_ARGS='--flag ...' adds Node/V8 flags to our server only (--perf-basic-prof for perf, GC experiments).
+    command: [process.execPath, ...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-interval', '200', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []), ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), '--enable-source-maps', 'dist/main.js', '--port', '0', '--host', '127.0.0.1'],
     env: OURS_ENV,
     dataDir: true,
   };
