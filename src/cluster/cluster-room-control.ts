@@ -71,6 +71,17 @@ export class ClusterRoomControl implements RoomControl {
     }
   }
 
+  /**
+   * This node stops: what it owes goes out now if Redis answers (late beats never,
+   * even before every node listens again); what cannot is logged, counted and never
+   * named (a room key is the only secret of an unprotected room), so an operator
+   * knows a kick or a close given during the outage did not reach the other nodes.
+   */
+  async beforeStop(): Promise<void> {
+    await this.resend();
+    if (this.owed.length > 0) this.log?.('warn', 'owner_commands_lost', { commands: this.owed.length, rooms: new Set(this.owed.map((o) => o.key)).size });
+  }
+
   kick(room: Room, name: string): number {
     const here = this.local.kick(room, name);
     void this.publish(room, { op: 'kick', name }, null);

@@ -125,6 +125,7 @@ export async function openRoomServices(settings: Settings, log: Logger, options:
     },
     close: async (closeTimeoutMs) => {
       await history.writer?.close(closeTimeoutMs);
+      await clusterControl?.beforeStop();
       await cluster?.close();
       await store.close();
     },

@@ -104,4 +104,24 @@ test('Redis down: a kick and a close_room given on A reach their targets on B on
   assert.is((await bob.nextOf('message')).text, 'after the outage');
 });
 
+test('Redis still down when A stops: what A owes is logged as lost (counted, no room key), and A stops cleanly', async () => {
+  if (redis.process === null) await redis.start();
+  await Promise.all(nodes.map(untilUp));
+  const room = randomRoom('lost');
+  const owner = await jsonMember(port(0), room, 'ada');
+  const intruder = await jsonMember(port(1), room, 'mallory');
+  await redis.stop();
+  await Promise.all(nodes.map(untilDegraded));
+  owner.send({ type: 'kick', name: 'mallory' });
+  owner.send({ type: 'lock' });
+  assert.equal(await owner.nextOf('room'), { type: 'room', locked: true, protected: false });
+  assert.is(await nodes[0]!.term(), 0);
+  const line = [...nodes[0]!.stdout, ...nodes[0]!.stderr].find((l) => l.includes('owner_commands_lost'));
+  assert.ok(line !== undefined, `no owner_commands_lost line\n${nodes[0]!.transcript()}`);
+  const fields = JSON.parse(line) as { level: string; commands: number; rooms: number };
+  assert.equal([fields.level, fields.commands, fields.rooms], ['warn', 2, 1]);
+  assert.not.ok(line.includes(room), 'the room key is not logged');
+  assert.not.ok(intruder.client.ended, 'B never heard the kick: the reason for the log line');
+});
+
 test.run();
