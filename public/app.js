@@ -6,40 +6,21 @@
 // All text from the network is inserted with textContent, never as HTML.
 // Connecting, reconnecting with backoff and resuming (since/epoch) are the
 // client library's (rooms-client.js); this file is the page around it.
-// Room secrets and the owner's controls: access-page.js (helpers in access.js).
+// Room secrets and the owner's controls: access-page.js (helpers in access.js);
+// how messages, notices and frames are shown: page-view.js; the room key, the
+// share link and the join form's checks: page-link.js.
 
 import { RoomsClient } from './rooms-client.js';
 import { redactForPanel } from './access.js';
 import { accessPage } from './access-page.js';
+import { copyLink, generateRoomKey, roomFromLocation, showFieldError, updateLink, validName, validRoom } from './page-link.js';
+import * as view from './page-view.js';
 
 const SUBPROTOCOL = 'rooms.v1.json';
-const ROOM_RE = /^[A-Za-z0-9_.~-]{1,128}$/;
-const CONTROL_RE = /\p{Cc}/u;
 const NAME_STORAGE = 'rooms.name';
 
 /** Recent messages shown on joining (?history=N). */
 const HISTORY_ON_JOIN = 50;
-const MAX_MESSAGES = 1000;
-const MAX_FRAMES = 500;
-const MAX_PAYLOAD_SHOWN = 4000;
-
-const CLOSE_MEANINGS = {
-  1000: 'normal closure',
-  1001: 'going away',
-  1002: 'protocol error',
-  1003: 'unsupported data',
-  1005: 'no status code',
-  1006: 'abnormal closure',
-  1007: 'invalid payload data',
-  1008: 'policy violation',
-  1009: 'message too big',
-  1010: 'mandatory extension',
-  1011: 'internal server error',
-  1012: 'service restart',
-  1013: 'try again later',
-  1014: 'bad gateway',
-  1015: 'TLS handshake failure',
-};
 
 const $ = (id) => {
   const el = document.getElementById(id);
@@ -77,6 +58,12 @@ const ui = {
   clearLog: $('clear-log'),
 };
 
+// The page's lists, for page-view.js's helpers.
+const { el, describeBinary, describeClose, MAX_MESSAGES } = view;
+const addMessage = (from, text, ts, mine, tag) => view.addMessage(ui.messages, from, text, ts, mine, tag);
+const addNotice = (text, kind) => view.addNotice(ui.messages, text, kind);
+const logFrame = (direction, type, payload) => view.logFrame(ui.frames, direction, type, payload);
+
 /** Everything about the current session; one object so state changes are easy to follow. */
 const session = {
   room: '',
@@ -105,141 +92,7 @@ const access = accessPage({
   renderMembers: () => renderMembers(),
 });
 
-// ---------------------------------------------------------------- room key & link
-
-function generateRoomKey() {
-  const bytes = new Uint8Array(16); // 128 bits -> 22 base64url characters
-  crypto.getRandomValues(bytes);
-  let binary = '';
-  for (const b of bytes) binary += String.fromCharCode(b);
-  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-}
-
-function roomFromLocation() {
-  const hash = new URLSearchParams(location.hash.replace(/^#/, ''));
-  const fromHash = hash.get('room');
-  if (fromHash) return fromHash;
-  // Old-style links with ?room= still work, but the key is moved out of the query.
-  const query = new URLSearchParams(location.search);
-  return query.get('room') ?? '';
-}
-
-function linkFor(room) {
-  const base = `${location.origin}${location.pathname}`;
-  return room ? `${base}#room=${encodeURIComponent(room)}` : base;
-}
-
-function updateLink() {
-  const room = ui.room.value.trim();
-  ui.shareLink.value = linkFor(ROOM_RE.test(room) ? room : '');
-  const target = ROOM_RE.test(room) ? `#room=${encodeURIComponent(room)}` : '';
-  if (location.hash !== target || location.search) {
-    history.replaceState(null, '', `${location.pathname}${target}`);
-  }
-  ui.copyStatus.textContent = '';
-}
-
-async function copyLink() {
-  const link = ui.shareLink.value;
-  try {
-    if (!navigator.clipboard || !window.isSecureContext) throw new Error('no clipboard');
-    await navigator.clipboard.writeText(link);
-    ui.copyStatus.textContent = 'Link copied.';
-  } catch {
-    // Plain http on a LAN address has no clipboard API: select the text instead.
-    ui.shareLink.focus();
-    ui.shareLink.select();
-    let copied = false;
-    try {
-      copied = document.execCommand('copy');
-    } catch {
-      copied = false;
-    }
-    ui.copyStatus.textContent = copied ? 'Link copied.' : 'Link selected: press Ctrl+C (or ⌘C) to copy it.';
-  }
-}
-
-// ---------------------------------------------------------------- validation
-
-function validRoom(room) {
-  if (!room) return 'Enter a room key, or generate one.';
-  if (room.length > 128) return 'The room key is longer than 128 characters.';
-  if (!ROOM_RE.test(room)) return 'Use only letters, digits and _ - . ~ in the room key.';
-  return '';
-}
-
-function validName(name) {
-  if (!name) return 'Enter your name.';
-  if ([...name].length > 64) return 'The name is longer than 64 characters.';
-  if (CONTROL_RE.test(name)) return 'The name cannot contain control characters.';
-  return '';
-}
-
-function showFieldError(input, box, message) {
-  box.textContent = message;
-  box.hidden = !message;
-  if (message) input.setAttribute('aria-invalid', 'true');
-  else input.removeAttribute('aria-invalid');
-}
-
-// ---------------------------------------------------------------- rendering
-
-function timeOf(ts) {
-  const d = new Date(ts);
-  return Number.isFinite(d.getTime()) ? d : new Date();
-}
-
-function hhmm(date) {
-  return date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-}
-
-function hhmmssms(date) {
-  const p = (n, w = 2) => String(n).padStart(w, '0');
-  return `${p(date.getHours())}:${p(date.getMinutes())}:${p(date.getSeconds())}.${p(date.getMilliseconds(), 3)}`;
-}
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function nearBottom(list) {
-  return list.scrollHeight - list.scrollTop - list.clientHeight < 60;
-}
-
-function appendCapped(list, item, max) {
-  const stick = nearBottom(list);
-  list.append(item);
-  while (list.children.length > max) list.firstElementChild?.remove();
-  if (stick) list.scrollTop = list.scrollHeight;
-}
-
-/** `tag`: 'missed' (sent while you were away, delivered on resume) or 'history' (from before you joined). */
-function addMessage(from, text, ts, mine, tag = '') {
-  const date = timeOf(ts);
-  const li = el('li', `${mine ? 'msg mine' : 'msg'}${tag ? ` ${tag}` : ''}`);
-  const head = el('div', 'meta');
-  const who = el('span', 'from', mine ? `${from} (you)` : from);
-  const time = el('time', 'time', hhmm(date));
-  time.dateTime = date.toISOString();
-  time.title = date.toLocaleString();
-  head.append(who, ' ', time);
-  if (tag === 'missed') head.append(' ', el('span', 'tag missed-tag', 'missed while away'));
-  if (tag === 'history') head.append(' ', el('span', 'tag history-tag', 'earlier'));
-  const body = el('p', 'text', text);
-  li.append(head, body);
-  appendCapped(ui.messages, li, MAX_MESSAGES);
-}
-
-function addNotice(text, kind = 'info') {
-  const li = el('li', `notice ${kind}`);
-  const time = el('time', 'time', hhmm(new Date()));
-  time.dateTime = new Date().toISOString();
-  li.append(el('span', 'notice-text', text), ' ', time);
-  appendCapped(ui.messages, li, MAX_MESSAGES);
-}
+// ---------------------------------------------------------------- members
 
 function renderMembers() {
   ui.members.replaceChildren();
@@ -262,34 +115,6 @@ function renderMembers() {
     ui.members.append(li);
   }
   ui.memberCount.textContent = `(${session.members.length})`;
-}
-
-function logFrame(direction, type, payload) {
-  const li = el('li', `frame ${direction === '→' ? 'out' : direction === '←' ? 'in' : 'event'}`);
-  li.append(
-    el('span', 'dir', direction),
-    el('time', 'time', hhmmssms(new Date())),
-    el('span', 'type', type),
-  );
-  const shown = payload.length > MAX_PAYLOAD_SHOWN ? `${payload.slice(0, MAX_PAYLOAD_SHOWN)}… (${payload.length} characters)` : payload;
-  li.append(el('code', 'payload', shown));
-  appendCapped(ui.frames, li, MAX_FRAMES);
-}
-
-function describeBinary(base64) {
-  let bytes;
-  try {
-    bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-  } catch {
-    return `[binary message, not valid base64: ${base64.slice(0, 64)}]`;
-  }
-  const hex = Array.from(bytes.slice(0, 32), (b) => b.toString(16).padStart(2, '0')).join(' ');
-  return `[binary message, ${bytes.length} bytes] ${hex}${bytes.length > 32 ? ' …' : ''}`;
-}
-
-function describeClose(code, reason) {
-  const meaning = CLOSE_MEANINGS[code] ?? (code >= 4000 ? 'application code' : code >= 3000 ? 'registered code' : 'unknown code');
-  return `${code} ${meaning}${reason ? `: “${reason}”` : ''}`;
 }
 
 // ---------------------------------------------------------------- connection state
@@ -484,11 +309,11 @@ ui.generate.addEventListener('click', () => {
   ui.room.value = generateRoomKey();
   access.roomGenerated();
   showFieldError(ui.room, ui.roomError, '');
-  updateLink();
+  updateLink(ui);
 });
 
-ui.room.addEventListener('input', updateLink);
-ui.copyLink.addEventListener('click', () => void copyLink());
+ui.room.addEventListener('input', () => updateLink(ui));
+ui.copyLink.addEventListener('click', () => void copyLink(ui));
 
 ui.joinForm.addEventListener('submit', (event) => {
   event.preventDefault();
@@ -506,7 +331,7 @@ ui.joinForm.addEventListener('submit', (event) => {
     /* private mode: fine */
   }
   ui.room.value = room;
-  updateLink();
+  updateLink(ui);
   join(room, name);
 });
 
@@ -576,7 +401,7 @@ window.addEventListener('hashchange', () => {
   const room = roomFromLocation();
   if (room) {
     ui.room.value = room;
-    updateLink();
+    updateLink(ui);
   }
 });
 
@@ -592,7 +417,7 @@ window.addEventListener('hashchange', () => {
   } catch {
     /* no storage */
   }
-  updateLink();
+  updateLink(ui);
   setState('idle', 'Not connected');
   document.documentElement.dataset.ready = 'true';
 })();
