@@ -1,5 +1,6 @@
 // The page (through /rooms-client.js) resumes where it left off: across a
-// dropped network (playwright takes the browser offline) and across a server
+// dropped network (playwright takes the browser offline; once for a whole
+// minute, issue 12's case) and across a server
 // restart, every message sent meanwhile appears once, marked "missed while
 // away", then live ones unmarked; after a crash the history cannot be vouched
 // for, and the page says plainly that messages may be missing.
@@ -91,6 +92,32 @@ test('a dropped network: the messages sent meanwhile come back once, marked miss
   ]);
   const notices = await alice.locator('#messages .notice').allTextContents();
   assert.ok(notices.some((n) => n.includes('Nothing was lost')), JSON.stringify(notices));
+});
+
+test('offline for a whole minute (the issue\'s case): every message sent meanwhile comes back once, marked missed', async () => {
+  const before = (await rows(alice)).length;
+  await goOffline();
+  // Seven messages spread over 61 s: longer than the page's longest backoff and
+  // than the server's heartbeat takes to drop the silent socket.
+  const sent: string[] = [];
+  for (let i = 1; i <= 7; i++) {
+    const line = `during the minute ${i}`;
+    await botSays(line);
+    sent.push(line);
+    if (i < 7) await new Promise((r) => setTimeout(r, 10_000));
+  }
+  await new Promise((r) => setTimeout(r, 1_000));
+  await world.browser.context.setOffline(false);
+  await waitOpen(alice, 20_000);
+  await waitMessage(alice, 'during the minute 7');
+  await botSays('live after the minute');
+  await waitMessage(alice, 'live after the minute');
+  assert.equal((await rows(alice)).slice(before), [
+    ...sent.map((text) => ({ text, missed: true, history: false })),
+    { text: 'live after the minute', missed: false, history: false },
+  ]);
+  const notices = await alice.locator('#messages .notice').allTextContents();
+  assert.ok(notices.filter((n) => n.includes('Nothing was lost')).length >= 2, JSON.stringify(notices));
 });
 
 test('across a server restart (SIGTERM): same history, the missed messages marked, nothing twice', async () => {
