@@ -44,16 +44,25 @@ export function decodeSnapshot(input: string | Uint8Array): RoomRecord[] {
   if (!Array.isArray(doc.rooms)) throw new Error('its "rooms" is not a list');
   const seen = new Set<string>();
   return doc.rooms.map((r: unknown, i: number) => {
-    const where = `room #${i + 1}`;
-    if (!isObject(r)) throw new Error(`${where} is not an object`);
-    if (typeof r.room !== 'string' || r.room.length === 0) throw new Error(`${where} has no room key`);
-    if (seen.has(r.room)) throw new Error(`room ${printable(r.room)} appears twice`);
-    seen.add(r.room);
-    if (typeof r.owner !== 'string') throw new Error(`room ${printable(r.room)} has no owner`);
-    if (!isTime(r.createdAt) || !isTime(r.lastActivity)) throw new Error(`room ${printable(r.room)} has a bad createdAt or lastActivity`);
-    if (r.status !== 'live' && r.status !== 'idle') throw new Error(`room ${printable(r.room)} has unknown status ${printable(r.status)}`);
-    return { room: r.room, owner: r.owner, createdAt: r.createdAt, status: r.status, lastActivity: r.lastActivity, ...decodeAccess(r, r.room) };
+    const record = decodeRoomRecord(r, `room #${i + 1}`);
+    if (seen.has(record.room)) throw new Error(`room ${printable(record.room)} appears twice`);
+    seen.add(record.room);
+    return record;
   });
+}
+
+/**
+ * One room record as a store file holds it (the snapshot, a log line's save, a
+ * journal's save): every field checked, wrong types refused rather than guessed.
+ * `where` names it in the message until its key is known.
+ */
+export function decodeRoomRecord(r: unknown, where: string): RoomRecord {
+  if (!isObject(r)) throw new Error(`${where} is not an object`);
+  if (typeof r.room !== 'string' || r.room.length === 0) throw new Error(`${where} has no room key`);
+  if (typeof r.owner !== 'string') throw new Error(`room ${printable(r.room)} has no owner`);
+  if (!isTime(r.createdAt) || !isTime(r.lastActivity)) throw new Error(`room ${printable(r.room)} has a bad createdAt or lastActivity`);
+  if (r.status !== 'live' && r.status !== 'idle') throw new Error(`room ${printable(r.room)} has unknown status ${printable(r.status)}`);
+  return { room: r.room, owner: r.owner, createdAt: r.createdAt, status: r.status, lastActivity: r.lastActivity, ...decodeAccess(r, r.room) };
 }
 
 /**
@@ -80,9 +89,8 @@ export function decodeLog(text: string): PendingOp[] {
     }
     if (isObject(value) && typeof value.remove === 'string') return { kind: 'remove', room: value.remove };
     if (!isObject(value) || !isObject(value.save)) throw new Error(`line ${i + 1} of ${LOG_NAME} is neither a save nor a remove`);
-    // The snapshot's own checks, so a record is read the same from either file.
-    const [record] = decodeSnapshot(JSON.stringify({ format: FILE_FORMAT, version: FILE_VERSION, rooms: [value.save] }));
-    return value.replaces === true ? { kind: 'save', room: record!.room, record: record!, replaces: true } : { kind: 'save', room: record!.room, record: record! };
+    const record = decodeRoomRecord(value.save, `the save on line ${i + 1} of ${LOG_NAME}`);
+    return value.replaces === true ? { kind: 'save', room: record.room, record, replaces: true } : { kind: 'save', room: record.room, record };
   });
 }
 
@@ -265,7 +273,7 @@ export class FileBackend implements Backend {
 }
 
 /** The optional access fields of a stored room (file store and journal); wrong types are refused, not guessed. */
-export function decodeAccess(r: Record<string, unknown>, room: string): Pick<RoomRecord, 'secretHash' | 'ownerTokenHash' | 'locked'> {
+function decodeAccess(r: Record<string, unknown>, room: string): Pick<RoomRecord, 'secretHash' | 'ownerTokenHash' | 'locked'> {
   if (r.secretHash !== undefined && typeof r.secretHash !== 'string') throw new Error(`room ${printable(room)} has a bad secretHash`);
   if (r.ownerTokenHash !== undefined && typeof r.ownerTokenHash !== 'string') throw new Error(`room ${printable(room)} has a bad ownerTokenHash`);
   if (r.locked !== undefined && typeof r.locked !== 'boolean') throw new Error(`room ${printable(room)} has a bad locked`);

@@ -11,9 +11,9 @@
 
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AtomicFile, errorCode, isObject, isTime } from './atomic-file';
-import { decodeAccess, parseJsonFile, printable } from './file';
-import { accessOf, StoreStartError, type PendingOp, type RoomStatus } from './types';
+import { AtomicFile, errorCode, isObject } from './atomic-file';
+import { decodeRoomRecord, parseJsonFile, printable } from './file';
+import { accessOf, StoreStartError, type PendingOp } from './types';
 
 export const JOURNAL_FILE = 'pending-writes.json';
 export const JOURNAL_FORMAT = 'rooms-pending-writes';
@@ -77,11 +77,9 @@ export function decodeJournal(input: string | Uint8Array): { store: string; ops:
     seen.add(o.room);
     if (o.op === 'remove') return { kind: 'remove', room: o.room };
     if (o.op !== 'save') throw new Error(`${where} has unknown op ${printable(o.op)}`);
-    if (typeof o.owner !== 'string') throw new Error(`room ${printable(o.room)} has no owner`);
-    if (!isTime(o.createdAt) || !isTime(o.lastActivity)) throw new Error(`room ${printable(o.room)} has a bad createdAt or lastActivity`);
-    if (o.status !== 'live' && o.status !== 'idle') throw new Error(`room ${printable(o.room)} has unknown status ${printable(o.status)}`);
     if (o.replaces !== undefined && typeof o.replaces !== 'boolean') throw new Error(`room ${printable(o.room)} has a bad "replaces"`);
-    const record = { room: o.room, owner: o.owner, createdAt: o.createdAt, status: o.status as RoomStatus, lastActivity: o.lastActivity, ...decodeAccess(o, o.room) };
+    // A save carries the record's own fields next to op and replaces: read as the store files read it.
+    const record = decodeRoomRecord(o, where);
     return o.replaces === true ? { kind: 'save', room: o.room, record, replaces: true } : { kind: 'save', room: o.room, record };
   });
   return { store: doc.store, ops };

@@ -296,6 +296,16 @@ test('a torn last line of rooms.log (a crash mid-append) is ignored; a bad line 
     assert.match((err as Error).message, /rooms\.log is unreadable: room "x" has no owner/);
   }
   assert.is(await readFile(logPath, 'utf8'), bad);
+  // A save too broken to have a key is named by its line.
+  await writeFile(logPath, `{"remove":"y"}\n{"save":{"owner":"ada"}}\n`);
+  const keyless = createStore({ dataDir: dir });
+  try {
+    await keyless.open();
+    assert.unreachable('the start should stop');
+  } catch (err) {
+    assert.instance(err, StoreStartError);
+    assert.match((err as Error).message, /the save on line 2 of rooms\.log has no room key/);
+  }
 });
 
 // --- the spill journal on disk -----------------------------------------------------------
