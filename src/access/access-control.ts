@@ -3,7 +3,7 @@
 // Built before the server listens, so bad token settings stop the start.
 
 import { type HttpResponse, textResponse } from '../handshake/http-response';
-import type { JoinView } from '../history/history-source';
+import type { JoinView, ReplayWanted } from '../history/history-source';
 import type { Room } from '../rooms/room';
 import type { Logger } from '../server/logger';
 import type { RoomRegistry } from '../rooms/room-registry';
@@ -46,11 +46,11 @@ export class AccessControl {
    * is made for the room as it is now; if it was created or closed meanwhile (a
    * secret check takes tens of ms) it is made again, a few times at most.
    */
-  async admit(registry: RoomRegistry, join: JoinRequest): Promise<AccessAdmission> {
+  async admit(registry: RoomRegistry, join: JoinRequest, wanted?: ReplayWanted): Promise<AccessAdmission> {
     for (let attempt = 0; attempt < 3; attempt++) {
       const grant = await this.gate.decide(join, registry.get(join.room)?.access ?? null);
       if (!grant.ok) return grant;
-      const admission = await registry.admit(join.room, join.name, grant.creates ?? undefined);
+      const admission = await registry.admit(join.room, join.name, grant.creates ?? undefined, wanted);
       if (!admission.ok) return { ok: false, response: textResponse(503, admission.reason, { 'Retry-After': '5' }) };
       if (admission.created === (grant.creates !== null)) return { ok: true, room: admission.room, created: admission.created, grant, view: admission.view };
       admission.view.done();

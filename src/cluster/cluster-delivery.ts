@@ -10,6 +10,7 @@
 // The sequencing itself (a turn's messages in one script call, a joiner's view)
 // is sequencer.ts; this node's heartbeat and the reaping of dead nodes, node-heartbeat.ts.
 
+import type { ReplayWanted } from '../history/history-source';
 import { randomBytes } from 'node:crypto';
 import type { RoomDelivery, RoomMessage } from '../rooms/delivery';
 import type { RoomMember } from '../rooms/member';
@@ -159,10 +160,10 @@ export class ClusterDelivery implements RoomDelivery {
   // --- history (cluster-history.ts)
 
   /** After attach(): the room's history as Redis has it, and the live messages after that read (sequencer.ts); null when Redis cannot answer. */
-  joinState(room: Room, timeoutMs = 2000): Promise<ClusterJoinState | null> {
+  joinState(room: Room, wanted: ReplayWanted, timeoutMs = 2000): Promise<ClusterJoinState | null> {
     const followed = this.byKey.get(room.key);
     if (followed === undefined || !followed.subscribed || !this.link.answering) return Promise.resolve(null);
-    return this.sequencer.joinState(followed, timeoutMs);
+    return this.sequencer.joinState(followed, wanted, timeoutMs);
   }
 
   /** An owner command to every node: `state` (JSON, or null) is written first, then `event` published. */

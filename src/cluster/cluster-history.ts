@@ -4,7 +4,7 @@
 // away a node relays locally under an epoch of its own (never the cluster's), so
 // a resume across the outage answers recovered:false instead of a wrong replay.
 
-import { type HistorySource, type JoinView, logView } from '../history/history-source';
+import { type HistorySource, type JoinView, logView, type ReplayWanted } from '../history/history-source';
 import { planReplay } from '../history/replay';
 import type { RoomHistory } from '../history/room-history';
 import { RoomLog } from '../history/room-log';
@@ -40,8 +40,8 @@ export class ClusterHistory implements HistorySource {
     return this.delivery.health().redis === 'up' ? null : logView(this.outage.of(room.key));
   }
 
-  async view(room: Room): Promise<JoinView> {
-    const state = await this.delivery.joinState(room);
+  async view(room: Room, wanted: ReplayWanted): Promise<JoinView> {
+    const state = await this.delivery.joinState(room, wanted);
     if (state === null) return logView(this.outage.of(room.key));
     const log = new RoomLog(state.epoch, state.seq, state.entries, this.outage.limits);
     return {

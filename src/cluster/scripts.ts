@@ -81,9 +81,14 @@ return fresh
 
 /**
  * KEYS: seq, epoch, history list. ARGV: channel, epoch candidate, marker, ttl
- * seconds, history size. A joining member's view: the room's epoch, latest seq
- * and its latest `size` kept messages (the list may run HISTORY_SLACK over), read at one instant; then a marker on the room's channel, so the
- * node knows which live messages came before the view and which after.
+ * seconds, history size, then what the join asks replayed: history=N (0 for
+ * none), a resume's since (-1 for none) and epoch. A joining member's view: the
+ * room's epoch, latest seq and as many of its latest kept messages as the join
+ * can use (the latest N, or every one after `since` when the resume can succeed;
+ * at most `size`, though the list may run HISTORY_SLACK over), read at one
+ * instant; then a marker on the room's channel, so the node knows which live
+ * messages came before the view and which after. A plain join reads none: a
+ * reconnect storm into a busy room must not pull its whole history per member.
  * Returns {epoch, seq, fresh, entries}.
  */
 export const JOIN_VIEW = `${ENSURE_EPOCH}
@@ -92,8 +97,11 @@ redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 local seq = tonumber(redis.call('GET', KEYS[1]))
 local size = tonumber(ARGV[5])
+local want, since = tonumber(ARGV[6]), tonumber(ARGV[7])
+if since >= 0 and ARGV[8] == epoch and seq > since and seq - since <= size then want = math.max(want, seq - since) end
+want = math.min(want, size)
 local entries = {}
-if size > 0 then entries = redis.call('LRANGE', KEYS[3], -size, -1) end
+if want > 0 then entries = redis.call('LRANGE', KEYS[3], -want, -1) end
 redis.call('PUBLISH', ARGV[1], 'j:' .. ARGV[3])
 return { epoch, seq, fresh, entries }
 `;

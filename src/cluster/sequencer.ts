@@ -3,6 +3,7 @@
 // member's view (epoch, seq, kept messages, then a marker) is read by the other
 // script that may start a room's epoch, so the epoch candidate lives here too.
 
+import type { ReplayWanted } from '../history/history-source';
 import type { RoomMessage } from '../rooms/delivery';
 import type { RoomMember } from '../rooms/member';
 import { decodeChannelEvent } from './envelope';
@@ -114,7 +115,7 @@ export class Sequencer {
    * the read or older, those after it are collected. Null when Redis does not
    * answer in time (the caller answers from this node's own history).
    */
-  async joinState(followed: FollowedRoom, timeoutMs: number): Promise<ClusterJoinState | null> {
+  async joinState(followed: FollowedRoom, wanted: ReplayWanted, timeoutMs: number): Promise<ClusterJoinState | null> {
     const token = `${this.settings.node}${(this.marks++).toString(36)}`;
     let marked!: () => void;
     const markSeen = new Promise<boolean>((resolve) => (marked = () => resolve(true)));
@@ -123,7 +124,7 @@ export class Sequencer {
     followed.joins.set(token, wait);
     const candidate = this.candidate;
     try {
-      const reply = (await this.link.runBuffer('joinView', followed.sequenceKeys, [followed.channel, candidate, token, this.settings.keyTtlSeconds, this.settings.historySize])) as [Buffer, number, number, Buffer[]];
+      const reply = (await this.link.runBuffer('joinView', followed.sequenceKeys, [followed.channel, candidate, token, this.settings.keyTtlSeconds, this.settings.historySize, wanted.history ?? 0, wanted.resume?.since ?? -1, wanted.resume?.epoch ?? ''])) as [Buffer, number, number, Buffer[]];
       const [epochBytes, seq, fresh, raw] = reply;
       this.taken(candidate, Number(fresh));
       let timer: NodeJS.Timeout | undefined;

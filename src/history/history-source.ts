@@ -24,6 +24,19 @@ export interface JoinView {
   done(): void;
 }
 
+/**
+ * What a join asks to be replayed (CONTRACT.md, "History and resume"): a view
+ * read from elsewhere (Redis) need hold only the messages these can use, not the
+ * whole history. `resume` only in JSON mode, where it applies.
+ */
+export interface ReplayWanted {
+  resume: ResumePoint | null;
+  history: number | null;
+}
+
+/** A join that asks for no replay. */
+export const NO_REPLAY: ReplayWanted = { resume: null, history: null };
+
 export interface HistorySource {
   /** Gives the message its seq now, or leaves it to the delivery (a cluster sequences in Redis). */
   sequence(room: Room, message: RoomMessage): void;
@@ -33,8 +46,8 @@ export interface HistorySource {
   removed(key: string): void;
   /** A view at once, or null when it must be read (call view()). */
   viewNow(room: Room): JoinView | null;
-  /** Reads the view; never rejects (a cluster that cannot read Redis answers from this node). */
-  view(room: Room): Promise<JoinView>;
+  /** Reads the view, holding at least what `wanted` can use; never rejects (a cluster that cannot read Redis answers from this node). */
+  view(room: Room, wanted: ReplayWanted): Promise<JoinView>;
 }
 
 /** A view of a log read in the same turn as the join: nothing can come between. */
@@ -67,6 +80,7 @@ export class LocalHistorySource implements HistorySource {
   }
 
   view(room: Room): Promise<JoinView> {
+    // The whole history is in memory: nothing to choose.
     return Promise.resolve(this.viewNow(room));
   }
 }

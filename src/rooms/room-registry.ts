@@ -4,7 +4,7 @@
 // ROOM_RETENTION, and restored empty after a restart.
 
 import { accessOfRecord, type RoomAccess } from '../access/room-access';
-import { type HistorySource, type JoinView, LocalHistorySource } from '../history/history-source';
+import { type HistorySource, type JoinView, LocalHistorySource, NO_REPLAY, type ReplayWanted } from '../history/history-source';
 import { RoomHistory } from '../history/room-history';
 import { sameCreation, type RoomRecord, type WriteOutcome } from '../persistence/types';
 import type { RoomDelivery, RoomMessage } from './delivery';
@@ -132,8 +132,8 @@ export class RoomRegistry {
     return room !== undefined && room.settled && (this.delivery.attached?.(room) ?? true) ? room : null;
   }
 
-  /** `access`: what a room created by this join starts with (its secret hash, owner token hash). */
-  async admit(key: string, name: string, access?: RoomAccess): Promise<Admission> {
+  /** `access`: what a room created by this join starts with (its secret hash, owner token hash); `wanted`: the replay the join asks for. */
+  async admit(key: string, name: string, access?: RoomAccess, wanted: ReplayWanted = NO_REPLAY): Promise<Admission> {
     let room = this.rooms.get(key);
     let created = false;
     let createdElsewhere = false;
@@ -172,7 +172,7 @@ export class RoomRegistry {
     // A cluster follows the room before the 101, so nothing sent after the join is missed.
     if (outcome !== 'refused') await this.delivery.attach?.(room);
     // Read after the room's traffic reaches us, and while the admission keeps it followed.
-    const view = outcome === 'refused' ? null : (this.source.viewNow(room) ?? (await this.source.view(room)));
+    const view = outcome === 'refused' ? null : (this.source.viewNow(room) ?? (await this.source.view(room, wanted)));
     room.pendingAdmissions--;
     if (outcome === 'refused' || view === null) {
       if (this.rooms.get(key) === room && room.members.size === 0) {

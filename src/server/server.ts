@@ -283,7 +283,9 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     const address = socket[SLOT] ?? socket.remoteAddress ?? 'unknown';
     // A cluster: decided by the owner's latest state, wherever it was set.
     if (clusterControl !== null) await clusterControl.refresh(decision.room);
-    const admission = await access.admit(registry, { room: decision.room, name: decision.name, credential: decision.credential, address });
+    // What the join asks replayed: a cluster reads that much of the history from Redis, not all of it.
+    const wanted = { resume: decision.protocol === null ? null : (decision.resume ?? null), history: decision.history ?? null };
+    const admission = await access.admit(registry, { room: decision.room, name: decision.name, credential: decision.credential, address }, wanted);
     socket.off('data', keepEarly);
     socket.off('end', noteEnd);
     if (!admission.ok) return respond(socket, admission.response, true);

@@ -122,6 +122,39 @@ test('the history list runs a little over HISTORY_SIZE between trims, but a join
   redis.disconnect();
 });
 
+test('a join reads from Redis only the history it can use: none for a plain join, N for history=N, the missed ones for a resume', async () => {
+  const room = randomRoom();
+  const sender = await joinJson(port(0), room, 'sender');
+  for (let n = 1; n <= 30; n++) sender.say(`r${n}`);
+  const epoch = String(sender.welcome.epoch);
+  const watcher = await joinJson(port(1), room, 'watcher', '&history=30');
+  assert.is((await watcher.messages(30)).length, 30);
+  // MONITOR shows the commands scripts run: every read of this room's history list, with its range.
+  const list = `${cluster}:h:${roomHash(cluster, room)}`;
+  const redis = redisClient();
+  const monitor = await redis.monitor();
+  const reads: string[] = [];
+  monitor.on('monitor', (_time: string, args: string[]) => {
+    if (args[0]?.toLowerCase() === 'lrange' && args[1] === list) reads.push(`${args[2]} ${args[3]}`);
+  });
+  const joins: Array<[string, string]> = [
+    ['plain', ''],
+    ['latest5', '&history=5'],
+    ['resume27', `&since=27&epoch=${epoch}`],
+    ['resume0', `&since=0&epoch=${epoch}`],
+    ['otherEpoch', '&since=27&epoch=not-this-one'],
+    ['both', `&since=28&epoch=${epoch}&history=4`],
+  ];
+  for (const [name, extra] of joins) {
+    const member = await joinJson(port(2), room, name, extra);
+    member.client.destroy();
+  }
+  await sleep(200);
+  monitor.disconnect();
+  redis.disconnect();
+  assert.equal(reads, ['-5 -1', '-3 -1', '-30 -1', '-4 -1']);
+});
+
 test('Redis wiped: the next message starts a new epoch; a resume with the old one is recovered:false', async () => {
   const room = randomRoom();
   const ada = await joinJson(port(0), room, 'ada');
