@@ -17,7 +17,8 @@ import type { RoomLog } from './room-log';
  * view is read in the same turn as the join).
  */
 export interface JoinView {
-  plan(mode: MemberMode, resume: ResumePoint | null, history: number | null, now: number): ReplayPlan;
+  /** `maxBytes`: what the replay's frames may hold together (replay.ts). */
+  plan(mode: MemberMode, resume: ResumePoint | null, history: number | null, now: number, maxBytes?: number): ReplayPlan;
   /** Live messages with a seq above the view's, oldest first: sent right after the replay. */
   missed(): RoomMessage[];
   /** The member joined or gave up: stop collecting. Idempotent. */
@@ -53,7 +54,7 @@ export interface HistorySource {
 /** A view of a log read in the same turn as the join: nothing can come between. */
 export function logView(log: RoomLog): JoinView {
   return {
-    plan: (mode, resume, history, now) => planReplay(log, mode, resume, history, now),
+    plan: (mode, resume, history, now, maxBytes) => planReplay(log, mode, resume, history, now, maxBytes),
     missed: () => [],
     done: () => undefined,
   };

@@ -310,7 +310,8 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       // The owner token goes to the creator only, in this one frame.
       const extra = { protected: room.access.secretHash !== null, role: grant.role, ...(grant.ownerToken !== null ? { ownerToken: grant.ownerToken } : {}) };
       // All in this turn: welcome, replay, then what came live after the view (a cluster's, read from Redis), then live.
-      const replay = view.plan(mode, decision.resume ?? null, decision.history ?? null, Date.now());
+      // Within the backlog a receiver is allowed: a replay never makes its joiner a slow receiver.
+      const replay = view.plan(mode, decision.resume ?? null, decision.history ?? null, Date.now(), settings.maxBufferedBytes);
       if (mode === 'json') peer.conn.send(Opcode.Text, Buffer.from(welcomeFrame(room.key, peer.name, registry.memberNames(room), replay.welcome, extra)));
       for (const frame of replay.frames) peer.conn.send(frame.opcode, frame.payload);
       for (const message of view.missed()) {

@@ -192,6 +192,36 @@ test('a room purged and created again starts a new epoch', async () => {
   }
 });
 
+test('a replay stays within MAX_BUFFERED_BYTES: history=N sends the latest that fit, a resume with more is recovered:false', async () => {
+  // 64 KiB a receiver may have queued; 20 messages of 10 KiB each are kept.
+  const small = await startTestServer({ historySize: 100, maxBufferedBytes: 64 * 1024 });
+  try {
+    const ada = await joinRaw(small.port, 'big', 'ada');
+    const body = (n: number) => `${String(n).padStart(2, '0')}${'x'.repeat(10 * 1024 - 2)}`;
+    for (let n = 1; n <= 20; n++) ada.send(text(body(n)));
+    await waitUntil(() => small.server.registry.history.get('big')?.lastSeq === 20, 'twenty messages');
+    // Raw: 6 of 10 KiB fit in 64 KiB, a 7th would not.
+    const raw = await joinRaw(small.port, 'big', 'raw', '&history=20');
+    const got: string[] = [];
+    for (let i = 0; i < 6; i++) got.push((await raw.message()).payload.toString('utf8', 0, 2));
+    assert.equal(got, ['15', '16', '17', '18', '19', '20']);
+    assert.ok(await quiet(raw));
+    const epoch = String((await joinJson(small.port, 'big', 'probe')).welcome.epoch);
+    // Ten missed (over 100 KiB): not recovered, nothing of them; history=3 then as on a first join.
+    const far = await joinJson(small.port, 'big', 'far', `&since=10&epoch=${epoch}&history=3`);
+    assert.equal([far.welcome.seq, far.welcome.recovered], [20, false]);
+    assert.equal(seqs(await far.messages(3)), [18, 19, 20]);
+    assert.ok(await quiet(far.client));
+    // Five missed (about 51 KiB as JSON): recovered, all five.
+    const near = await joinJson(small.port, 'big', 'near', `&since=15&epoch=${epoch}`);
+    assert.equal([near.welcome.seq, near.welcome.recovered], [20, true]);
+    assert.equal(seqs(await near.messages(5)), [16, 17, 18, 19, 20]);
+    assert.ok(await quiet(near.client));
+  } finally {
+    await small.stop();
+  }
+});
+
 test('HISTORY_SIZE=0: seqs still count, nothing is kept, a resume is recovered only when nothing was missed', async () => {
   const off = await startTestServer({ historySize: 0 });
   try {
