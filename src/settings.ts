@@ -69,7 +69,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { key: 'pingIntervalMs', env: 'PING_INTERVAL', flag: '--ping-interval', kind: 'duration', fallback: '30s', help: 'idle time before the server pings; no answer within one more interval drops the peer' },
   { key: 'closeTimeoutMs', env: 'CLOSE_TIMEOUT', flag: '--close-timeout', kind: 'duration', fallback: '5s', help: 'time the peer has to answer a close frame' },
   { key: 'roomRetentionMs', env: 'ROOM_RETENTION', flag: '--room-retention', kind: 'duration', fallback: '24h', help: 'how long an empty room (and its owner) is kept before it is purged' },
-  { key: 'maxBufferedBytes', env: 'MAX_BUFFERED_BYTES', flag: '--max-buffered-bytes', kind: 'bytes', fallback: '4194304', help: 'bytes queued to one slow receiver before it is dropped with 1008' },
+  { key: 'maxBufferedBytes', env: 'MAX_BUFFERED_BYTES', flag: '--max-buffered-bytes', kind: 'bytes', fallback: '4194304', help: 'bytes queued to one slow receiver before it is dropped with 1008; also the most a join\'s replay (history=N, a resume) may send' },
   { key: 'maxConnections', env: 'MAX_CONNECTIONS', flag: '--max-connections', kind: 'count', fallback: '20000', help: 'total open connections; more are refused with 503' },
   { key: 'maxConnectionsPerAddress', env: 'MAX_CONNECTIONS_PER_ADDRESS', flag: '--max-connections-per-address', kind: 'count', fallback: '2000', help: 'open connections from one IP address; more are refused with 503' },
   { key: 'messagesPerSecond', env: 'MESSAGES_PER_SECOND', flag: '--messages-per-second', kind: 'count', fallback: '1000', help: 'sustained messages per connection per second (token bucket); more closes with 1008' },
