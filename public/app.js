@@ -218,7 +218,7 @@ function connect() {
     setState('open', 'Open');
     if (!again) addNotice(`You joined as ${session.you}.`, 'ok');
     else if (welcome.recovered === true) addNotice('Reconnected. Nothing was lost: messages sent while you were away are shown, marked “missed while away”.', 'ok');
-    else addNotice('Reconnected, but messages sent while you were away may be missing: the server no longer has all of them. The latest ones are shown below.', 'warn');
+    else addNotice('Reconnected, but messages sent while you were away may be missing: the server could not send them all (too old, too many or too large). The latest ones are shown below.', 'warn');
   });
   client.on('message', (message) => {
     if (!current() || message.own) return;
