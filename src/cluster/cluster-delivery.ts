@@ -10,8 +10,8 @@
 // The sequencing itself (a turn's messages in one script call, a joiner's view)
 // is sequencer.ts; this node's heartbeat and the reaping of dead nodes, node-heartbeat.ts.
 
-import type { ReplayWanted } from '../history/history-source';
 import { randomBytes } from 'node:crypto';
+import type { ReplayWanted } from '../history/history-source';
 import type { RoomDelivery, RoomMessage } from '../rooms/delivery';
 import type { RoomMember } from '../rooms/member';
 import type { Room } from '../rooms/room';

@@ -45,7 +45,7 @@ export class ClusterHistory implements HistorySource {
     if (state === null) return logView(this.outage.of(room.key));
     const log = new RoomLog(state.epoch, state.seq, state.entries, this.outage.limits);
     return {
-      plan: (mode, resume, history, now, maxBytes) => planReplay(log, mode, resume, history, now, maxBytes),
+      plan: (mode, replay, now, maxBytes) => planReplay(log, mode, replay.resume, replay.history, now, maxBytes),
       missed: state.missed,
       done: state.done,
     };

@@ -18,7 +18,7 @@ import type { RoomLog } from './room-log';
  */
 export interface JoinView {
   /** `maxBytes`: what the replay's frames may hold together (replay.ts). */
-  plan(mode: MemberMode, resume: ResumePoint | null, history: number | null, now: number, maxBytes?: number): ReplayPlan;
+  plan(mode: MemberMode, wanted: ReplayWanted, now: number, maxBytes?: number): ReplayPlan;
   /** Live messages with a seq above the view's, oldest first: sent right after the replay. */
   missed(): RoomMessage[];
   /** The member joined or gave up: stop collecting. Idempotent. */
@@ -38,6 +38,11 @@ export interface ReplayWanted {
 /** A join that asks for no replay. */
 export const NO_REPLAY: ReplayWanted = { resume: null, history: null };
 
+/** What a join's parameters ask replayed: a resume only in JSON mode (raw mode has no welcome to answer it in). */
+export function replayWanted(json: boolean, resume: ResumePoint | null | undefined, history: number | null | undefined): ReplayWanted {
+  return { resume: json ? (resume ?? null) : null, history: history ?? null };
+}
+
 export interface HistorySource {
   /** Gives the message its seq now, or leaves it to the delivery (a cluster sequences in Redis). */
   sequence(room: Room, message: RoomMessage): void;
@@ -54,7 +59,7 @@ export interface HistorySource {
 /** A view of a log read in the same turn as the join: nothing can come between. */
 export function logView(log: RoomLog): JoinView {
   return {
-    plan: (mode, resume, history, now, maxBytes) => planReplay(log, mode, resume, history, now, maxBytes),
+    plan: (mode, wanted, now, maxBytes) => planReplay(log, mode, wanted.resume, wanted.history, now, maxBytes),
     missed: () => [],
     done: () => undefined,
   };

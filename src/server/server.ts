@@ -18,7 +18,7 @@ import { Opcode } from '../frames/opcodes';
 import type { RoomStore } from '../persistence/types';
 import { jsonMessageBody } from '../rooms/delivery';
 import type { HistoryStore } from '../history/history-store';
-import type { JoinView } from '../history/history-source';
+import { type JoinView, replayWanted } from '../history/history-source';
 import { welcomeFrame } from '../rooms/json-protocol';
 import type { Room } from '../rooms/room';
 import type { RoomRegistry } from '../rooms/room-registry';
@@ -283,9 +283,8 @@ export async function startServer(settings: Settings, options: StartOptions = {}
     const address = socket[SLOT] ?? socket.remoteAddress ?? 'unknown';
     // A cluster: decided by the owner's latest state, wherever it was set.
     if (clusterControl !== null) await clusterControl.refresh(decision.room);
-    // What the join asks replayed: a cluster reads that much of the history from Redis, not all of it.
-    const wanted = { resume: decision.protocol === null ? null : (decision.resume ?? null), history: decision.history ?? null };
-    const admission = await access.admit(registry, { room: decision.room, name: decision.name, credential: decision.credential, address }, wanted);
+    // With what the join asks replayed: a cluster reads that much of the history from Redis, not all of it.
+    const admission = await access.admit(registry, { room: decision.room, name: decision.name, credential: decision.credential, address }, replayWanted(decision.protocol !== null, decision.resume, decision.history));
     socket.off('data', keepEarly);
     socket.off('end', noteEnd);
     if (!admission.ok) return respond(socket, admission.response, true);
@@ -309,9 +308,8 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       registry.join(room, peer);
       // The owner token goes to the creator only, in this one frame.
       const extra = { protected: room.access.secretHash !== null, role: grant.role, ...(grant.ownerToken !== null ? { ownerToken: grant.ownerToken } : {}) };
-      // All in this turn: welcome, replay, then what came live after the view (a cluster's, read from Redis), then live.
-      // Within the backlog a receiver is allowed: a replay never makes its joiner a slow receiver.
-      const replay = view.plan(mode, decision.resume ?? null, decision.history ?? null, Date.now(), settings.maxBufferedBytes);
+      // All in this turn: welcome, replay (within a receiver's allowed backlog), what came live after the view, then live.
+      const replay = view.plan(mode, replayWanted(mode === 'json', decision.resume, decision.history), Date.now(), settings.maxBufferedBytes);
       if (mode === 'json') peer.conn.send(Opcode.Text, Buffer.from(welcomeFrame(room.key, peer.name, registry.memberNames(room), replay.welcome, extra)));
       for (const frame of replay.frames) peer.conn.send(frame.opcode, frame.payload);
       for (const message of view.missed()) {
