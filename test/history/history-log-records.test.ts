@@ -50,6 +50,22 @@ test('what a grouped write encodes reads back exactly, whatever the strings and 
   );
 });
 
+test('strings read back exactly on both sides of the ASCII copy: all ASCII, non-ASCII late in the string, past its length limit', () => {
+  const names = ['a'.repeat(64), 'a'.repeat(65), `${'a'.repeat(63)}é`, 'zoë', 'x\u{1F600}y', '\ud800 lone', ''];
+  const ops: HistoryOp[] = names.map((name, i) => ({
+    kind: 'write',
+    room: name || 'r',
+    epoch: 'E0123456789abcde',
+    lastSeq: i + 1,
+    replace: false,
+    entries: [{ seq: i + 1, opcode: 1, from: name, ts: 5, payload: Buffer.from('hi') }],
+  }));
+  const { records } = readLog(Buffer.concat([MAGIC, ...encodeOps(ops)]));
+  const back = records.map((r) => (r.kind === 'write' ? [r.room, r.entries[0]!.from] : []));
+  // A lone surrogate has no UTF-8: it is written as U+FFFD, as Buffer#write does.
+  assert.equal(back, names.map((name) => [(name || 'r').replace('\ud800', '\ufffd'), name.replace('\ud800', '\ufffd')]));
+});
+
 test('a log cut anywhere reads back the whole records before the cut, and ends where the last one ends', () => {
   fc.assert(
     fc.property(fc.array(opArb, { minLength: 1, maxLength: 5 }), fc.double({ min: 0, max: 1, noNaN: true }), (ops, where) => {
