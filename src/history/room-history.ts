@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { DataOpcode } from '../frames/opcodes';
 import type { StoredHistory } from './history-store';
 import { OldestFirst } from './oldest-first';
+import { PayloadSlabs } from './payload-slabs';
 import { type HistoryBudget, type HistoryLimits, RoomLog } from './room-log';
 
 /** What the writer is told; both calls are cheap (a set insert). */
@@ -38,6 +39,8 @@ export class RoomHistory {
   /** The rooms that keep messages, oldest first: the order the memory bound evicts in (oldest-first.ts). */
   private readonly order = new OldestFirst();
   private readonly bounded: boolean;
+  /** Every room's small payloads, in one set of slabs. */
+  private readonly slabs = new PayloadSlabs();
 
   constructor(options: RoomHistoryOptions) {
     this.limits = { size: options.size, ttlMs: options.ttlMs };
@@ -124,7 +127,7 @@ export class RoomHistory {
       }
       const epoch = history.clean ? history.epoch : this.newEpoch();
       if (!history.clean) renewed.push(history.room);
-      this.logs.set(history.room, new RoomLog(epoch, history.lastSeq, history.entries, this.limits, this.budget));
+      this.logs.set(history.room, new RoomLog(epoch, history.lastSeq, history.entries, this.limits, this.budget, this.slabs));
     }
     if (this.bounded) {
       // What came back joins the eviction order (by time across rooms), and the bound holds from the start.
@@ -135,7 +138,7 @@ export class RoomHistory {
   }
 
   private begin(room: string): RoomLog {
-    const log = new RoomLog(this.newEpoch(), 0, [], this.limits, this.budget);
+    const log = new RoomLog(this.newEpoch(), 0, [], this.limits, this.budget, this.slabs);
     this.logs.set(room, log);
     this.sink?.changed(room);
     return log;

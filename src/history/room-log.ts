@@ -3,6 +3,7 @@
 // in); the resume rule of CONTRACT.md ("History and resume") lives here.
 
 import type { DataOpcode } from '../frames/opcodes';
+import { PayloadSlabs, type Slab, type SlabOwner } from './payload-slabs';
 
 export interface HistoryEntry {
   seq: number;
@@ -48,26 +49,26 @@ function ownable(payload: Buffer): Buffer {
 /** The answer to `?since=SEQ&epoch=EPOCH`: all missed messages, or none. */
 export type Resume = { recovered: true; entries: HistoryEntry[] } | { recovered: false };
 
-/** Payloads up to this size are copied into the room's arena; larger ones are kept as they are (few objects, no copy). */
-const ARENA_PAYLOAD_MAX = 4096;
-const ARENA_MIN_BYTES = 2048;
-const NO_BYTES = Buffer.alloc(0);
+/** Payloads up to this size are copied into the process's slabs; larger ones are kept as they are (few objects, no copy). */
+const SLAB_PAYLOAD_MAX = 4096;
 const NO_TIMES = new Float64Array(0);
 const NO_OPCODES = new Uint8Array(0);
 const NO_OFFSETS = new Int32Array(0);
 const NO_SENDERS: string[] = [];
 const NO_WHOLE: (Buffer | undefined)[] = [];
+const NO_SLABS: (Slab | undefined)[] = [];
 /** Arrival order of kept messages across every room of the process (ties of time in the eviction order). */
 let lastStamp = 0;
 
 /**
- * Kept messages live in typed arrays and one byte arena per room, not as an
- * object (and a Buffer) each: a room's ring is a handful of objects however many
- * messages it keeps, so the garbage collector has nothing to copy or mark per
- * message (the many-rooms profile: surviving history objects set the p99). Entries
- * are made when asked for (a write, a replay), and die young.
+ * Kept messages live in typed arrays, their small payloads in the process's
+ * slabs (payload-slabs.ts), not as an object (and a Buffer) each: a room's ring is
+ * a handful of objects however many messages it keeps, so the garbage collector
+ * has nothing to copy or mark per message (the many-rooms profile: surviving
+ * history objects set the p99). Entries are made when asked for (a write, a
+ * replay), and die young.
  */
-export class RoomLog {
+export class RoomLog implements SlabOwner {
   /** Ring slots allocated (grows by doubling up to HISTORY_SIZE), the oldest kept slot, and how many are kept. */
   private capacity = 0;
   private head = 0;
@@ -78,17 +79,13 @@ export class RoomLog {
   private stamps = NO_TIMES;
   private opcodes: Uint8Array = NO_OPCODES;
   private senders: string[] = NO_SENDERS;
-  /** Where a payload starts in the arena, or -1 when it is kept whole in `whole`. */
+  /** Where a payload starts in its slab (`slabs`), or -1 when it is kept whole in `whole`. */
   private starts = NO_OFFSETS;
   private lengths = NO_OFFSETS;
+  private slabs: (Slab | undefined)[] = NO_SLABS;
   private whole: (Buffer | undefined)[] = NO_WHOLE;
-  /**
-   * Small payloads, appended one after another. Never written over: an entry handed
-   * out (to a write in flight, a replay) is a view into it, so space is won back by
-   * moving the live bytes into a new arena, never by reuse.
-   */
-  private arena: Buffer = NO_BYTES;
-  private arenaEnd = 0;
+  /** See SlabOwner. */
+  lastSlab: Slab | null = null;
 
   constructor(
     /** Names one unbroken history: a (epoch, seq) pair never names two messages. */
@@ -98,6 +95,8 @@ export class RoomLog {
     entries: HistoryEntry[],
     private readonly limits: HistoryLimits,
     private readonly budget: HistoryBudget = { bytes: 0, entries: 0 },
+    /** Shared by every room of a process (RoomHistory); its own when a log stands alone. */
+    private readonly store: PayloadSlabs = new PayloadSlabs(),
   ) {
     const whole = consecutiveTail(entries, last);
     if (limits.size > 0) for (const entry of whole.slice(Math.max(0, whole.length - limits.size))) this.keep(entry.opcode, entry.from, entry.payload, entry.ts);
@@ -196,7 +195,7 @@ export class RoomLog {
     for (let i = from; i < this.count; i++) {
       const at = this.slot(i);
       const start = this.starts[at]!;
-      const payload = start >= 0 ? this.arena.subarray(start, start + this.lengths[at]!) : this.whole[at]!;
+      const payload = start >= 0 ? this.slabs[at]!.bytes.subarray(start, start + this.lengths[at]!) : this.whole[at]!;
       out.push({ seq: first + i, opcode: this.opcodes[at] as DataOpcode, from: this.senders[at]!, ts: this.times[at]!, payload });
     }
     return out;
@@ -210,15 +209,13 @@ export class RoomLog {
     this.stamps[at] = ++lastStamp;
     this.opcodes[at] = opcode;
     this.senders[at] = from;
-    if (payload.length > ARENA_PAYLOAD_MAX) {
+    if (payload.length > SLAB_PAYLOAD_MAX) {
       this.starts[at] = -1;
       this.whole[at] = ownable(payload);
     } else {
-      if (this.arenaEnd + payload.length > this.arena.length) this.newArena(payload.length);
-      this.starts[at] = this.arenaEnd;
-      // The typed array's own copy: Buffer#copy's argument handling costs more than 64 bytes of copying.
-      this.arena.set(payload, this.arenaEnd);
-      this.arenaEnd += payload.length;
+      const slab = this.store.put(payload, this);
+      this.starts[at] = slab.end - payload.length;
+      this.slabs[at] = slab;
     }
     this.lengths[at] = payload.length;
     this.count++;
@@ -234,6 +231,7 @@ export class RoomLog {
     const lengths = new Int32Array(capacity);
     const senders: string[] = new Array<string>(capacity);
     const whole: (Buffer | undefined)[] = new Array<Buffer | undefined>(capacity);
+    const slabs: (Slab | undefined)[] = new Array<Slab | undefined>(capacity);
     for (let i = 0; i < this.count; i++) {
       const at = this.slot(i);
       times[i] = this.times[at]!;
@@ -243,6 +241,7 @@ export class RoomLog {
       lengths[i] = this.lengths[at]!;
       senders[i] = this.senders[at]!;
       whole[i] = this.whole[at];
+      slabs[i] = this.slabs[at];
     }
     this.times = times;
     this.stamps = stamps;
@@ -251,29 +250,23 @@ export class RoomLog {
     this.lengths = lengths;
     this.senders = senders;
     this.whole = whole;
+    this.slabs = slabs;
     this.capacity = capacity;
     this.head = 0;
   }
 
-  /** A new arena holding the kept small payloads and room for `extra` more bytes (at most twice what is live). */
-  private newArena(extra: number): void {
-    let live = 0;
+  /** Moves this room's payloads out of `slab` (the slabs are cleaning it). */
+  evacuate(slab: Slab): void {
     for (let i = 0; i < this.count; i++) {
       const at = this.slot(i);
-      if (this.starts[at]! >= 0) live += this.lengths[at]!;
-    }
-    const arena = Buffer.allocUnsafeSlow(Math.max(ARENA_MIN_BYTES, 2 * (live + extra)));
-    let end = 0;
-    for (let i = 0; i < this.count; i++) {
-      const at = this.slot(i);
+      if (this.slabs[at] !== slab) continue;
       const start = this.starts[at]!;
-      if (start < 0) continue;
-      arena.set(this.arena.subarray(start, start + this.lengths[at]!), end);
-      this.starts[at] = end;
-      end += this.lengths[at]!;
+      const length = this.lengths[at]!;
+      const to = this.store.put(slab.bytes.subarray(start, start + length), this);
+      this.starts[at] = to.end - length;
+      this.slabs[at] = to;
+      this.store.free(slab, length);
     }
-    this.arena = arena;
-    this.arenaEnd = end;
   }
 
   private expire(now: number): void {
@@ -287,14 +280,14 @@ export class RoomLog {
     for (let i = 0; i < n && this.count > 0; i++) {
       const at = this.head;
       this.account(this.lengths[at]!, this.senders[at]!, -1);
+      const slab = this.slabs[at];
+      if (slab !== undefined) {
+        this.store.free(slab, this.lengths[at]!);
+        this.slabs[at] = undefined;
+      }
       this.whole[at] = undefined; // a large payload is freed now
       this.head = (this.head + 1) % this.capacity;
       this.count--;
-    }
-    // Nothing kept: the arena's bytes go too (entries handed out keep their own view of it).
-    if (this.count === 0 && this.arenaEnd > 0) {
-      this.arena = NO_BYTES;
-      this.arenaEnd = 0;
     }
   }
 
