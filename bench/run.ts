@@ -8,6 +8,9 @@
 //   npm run bench -- [--rounds N] [--quick] [--only id,id] [--servers name,name] [--measure-ms MS] [--no-write]
 //   npm run bench -- --only cluster   (or one-room,many-rooms: the cluster section only, as npm run bench:cluster)
 //   npm run bench -- --replot     (tables and chart again from bench/results.json and bench/cluster-results.json)
+//   BENCH_VARIANTS='name:VAR=value:VAR=value,…' npm run bench -- --servers rooms,name,…
+//       more of our servers in the same interleaved run, each with extra environment; MAIN=path
+//       runs another build (e.g. a copy of dist/ from before a change, kept inside the checkout)
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -306,6 +309,7 @@ async function singleProcess(o: Options, scenarios: ScenarioDef[]): Promise<stri
   // History on (the default) first, as the candidate; history off is one of the peers it is compared with.
   if (oursExists()) all.push(oursSpec(), oursHistoryOffSpec());
   else log('note: src/main.ts does not exist yet: running the ws peers only (ratios: ws-frame-once against ws)');
+  all.push(...variantSpecs(process.env.BENCH_VARIANTS ?? ''));
   all.push(...peerSpecs());
   if (oursExists() && (o.servers === null || o.servers.includes(BEFORE_CLUSTER)) && scenarios.some((sc) => sc.only?.includes(BEFORE_CLUSTER))) {
     const before = oursBeforeClusterSpec();
@@ -547,3 +551,17 @@ main().catch((err: unknown) => {
   process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);
 });
+
+/** Experiments: our server again under other names, with settings or another build (BENCH_VARIANTS, above). */
+function variantSpecs(list: string): ServerSpec[] {
+  return list
+    .split(',')
+    .filter(Boolean)
+    .map((variant) => {
+      const [name, ...settings] = variant.split(':');
+      const env = Object.fromEntries(settings.map((pair) => pair.split('=', 2) as [string, string]));
+      const spec = oursSpec();
+      const main = env.MAIN;
+      return { ...spec, name: name!, command: spec.command.map((arg) => (arg === 'dist/main.js' && main ? main : arg)), env: { ...spec.env, ...env } };
+    });
+}
