@@ -57,6 +57,19 @@ function copyAscii(s: string, into: Buffer, at: number): boolean {
   return true;
 }
 
+const F64 = new Float64Array(1);
+const F64_BYTES = new Uint8Array(F64.buffer);
+/** Which scratch byte is the n-th little-endian one: the same on little-endian machines, reversed on others. */
+const F64_ORDER = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? [0, 1, 2, 3, 4, 5, 6, 7] : [7, 6, 5, 4, 3, 2, 1, 0];
+
+/** A u32 little-endian (lengths and counts, always in range), without Buffer#writeUInt32LE's checks. */
+function putU32(into: Buffer, at: number, v: number): void {
+  into[at] = v & 0xff;
+  into[at + 1] = (v >>> 8) & 0xff;
+  into[at + 2] = (v >>> 16) & 0xff;
+  into[at + 3] = v >>> 24;
+}
+
 /** Appends numbers, strings and buffers into as few buffers as it can. */
 class BufferList {
   readonly out: Buffer[] = [];
@@ -85,20 +98,26 @@ class BufferList {
 
   u32(v: number): void {
     this.room(4);
-    this.at = this.slab.writeUInt32LE(v, this.at);
+    putU32(this.slab, this.at, v);
+    this.at += 4;
     this.bytes += 4;
   }
 
   f64(v: number): void {
     this.room(8);
-    this.at = this.slab.writeDoubleLE(v, this.at);
+    F64[0] = v;
+    // Byte by byte from the scratch double: Buffer#writeDoubleLE's checks cost more than the eight stores (room() is the check).
+    const slab = this.slab;
+    const at = this.at;
+    for (let i = 0; i < 8; i++) slab[at + i] = F64_BYTES[F64_ORDER[i]!]!;
+    this.at += 8;
     this.bytes += 8;
   }
 
   text(s: string): void {
     this.room(4 + 3 * s.length);
     const n = s.length <= ASCII_COPY_MAX && copyAscii(s, this.slab, this.at + 4) ? s.length : this.slab.write(s, this.at + 4, 'utf8');
-    this.slab.writeUInt32LE(n, this.at);
+    putU32(this.slab, this.at, n);
     this.at += 4 + n;
     this.bytes += 4 + n;
   }
@@ -133,7 +152,7 @@ class BufferList {
   }
 
   endRecord(): void {
-    this.lengthSlab!.writeUInt32LE(this.bytes - this.bodyStart, this.lengthAt);
+    putU32(this.lengthSlab!, this.lengthAt, this.bytes - this.bodyStart);
     this.lengthSlab = null;
     this.u8(END);
   }
