@@ -559,7 +559,7 @@ function variantSpecs(list: string): ServerSpec[] {
     .filter(Boolean)
     .map((variant) => {
       const [name, ...settings] = variant.split(':');
-      const env = Object.fromEntries(settings.map((pair) => pair.split('=', 2) as [string, string]));
+      const env = Object.fromEntries(settings.map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
       const spec = oursSpec();
       const main = env.MAIN;
       return { ...spec, name: name!, command: spec.command.map((arg) => (arg === 'dist/main.js' && main ? main : arg)), env: { ...spec.env, ...env } };
