@@ -51,7 +51,8 @@ export class PayloadSlabs {
   /** Copies `payload` (at most the slab size) to the end of the current slab; it starts at `slab.end - payload.length`. */
   put(payload: Buffer, owner: SlabOwner): Slab {
     let slab = this.current;
-    if (slab === null || slab.end + payload.length > slab.bytes.length) slab = this.open(payload.length);
+    // A new slab may come back partly filled: its opening cleaned, and the payloads moved went into it.
+    while (slab === null || slab.end + payload.length > slab.bytes.length) slab = this.open(payload.length);
     // The typed array's own copy: Buffer#copy's argument handling costs more than copying a small payload.
     slab.bytes.set(payload, slab.end);
     slab.end += payload.length;
@@ -71,6 +72,7 @@ export class PayloadSlabs {
     if (slab.live === 0 && this.sealed.delete(slab)) this.sealedBytes -= slab.bytes.length;
   }
 
+  /** A new current slab (the full one sealed, then cleaning); returns the current slab after the cleaning. */
   private open(need: number): Slab {
     const full = this.current;
     const size = Math.max(need, full === null ? Math.min(FIRST_SLAB_BYTES, this.slabBytes) : Math.min(this.slabBytes, 2 * full.bytes.length));
@@ -81,7 +83,7 @@ export class PayloadSlabs {
       this.sealedBytes += full.bytes.length;
     }
     this.clean();
-    return slab;
+    return this.current;
   }
 
   /** While the sealed slabs hold more than twice what is live (and two slabs), the emptiest one's payloads move forward. */
