@@ -24,6 +24,12 @@ export interface RoomHistoryOptions extends HistoryLimits {
   newEpoch?: () => string;
 }
 
+export interface HistoryMemory {
+  messages: number;
+  bytes: number;
+  slabBytes: number;
+}
+
 export function randomEpoch(): string {
   return randomBytes(12).toString('base64url');
 }
@@ -88,6 +94,11 @@ export class RoomHistory {
     }
     this.logs.delete(room);
     this.sink?.dropped(room);
+  }
+
+  /** What the kept messages take: their count, the bytes HISTORY_MAX_BYTES counts, and what the slabs of small payloads hold. */
+  memory(): HistoryMemory {
+    return { messages: this.budget.entries, bytes: this.budget.bytes, slabBytes: this.slabs.usage.held };
   }
 
   /** Gives the message its seq (and keeps it, if history is on); returns the seq. */

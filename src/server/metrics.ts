@@ -1,6 +1,8 @@
 // The server's counters and gauges, rendered in the Prometheus text format
 // (version 0.0.4) for GET /metrics.
 
+import type { HistoryMemory } from '../history/room-history';
+
 export class Metrics {
   connectionsTotal = 0;
   handshakesRefused = 0;
@@ -22,9 +24,11 @@ export interface MetricsSnapshot {
   rooms: number;
   roomMembers: number;
   store: { kind: string; up: boolean; pendingWrites: number; errors: number };
+  /** This process's kept history (in a cluster, Redis keeps it: this is what a node keeps for a Redis outage). */
+  history: HistoryMemory;
 }
 
-export function renderPrometheus({ metrics, connections, rooms, roomMembers, store, compression }: MetricsSnapshot): string {
+export function renderPrometheus({ metrics, connections, rooms, roomMembers, store, compression, history }: MetricsSnapshot): string {
   const lines: string[] = [];
   const metric = (name: string, type: 'counter' | 'gauge', help: string, value: number, labels = '') => {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name}${labels} ${value}`);
@@ -50,5 +54,8 @@ export function renderPrometheus({ metrics, connections, rooms, roomMembers, sto
   metric('rooms_store_up', 'gauge', 'Whether the room store is reachable (1) or not (0).', store.up ? 1 : 0, `{kind="${store.kind}"}`);
   metric('rooms_store_pending_writes', 'gauge', 'Room writes owed to the store.', store.pendingWrites);
   metric('rooms_store_errors_total', 'counter', 'Failed store connections and writes since start.', store.errors);
+  metric('rooms_history_kept_messages', 'gauge', 'Messages kept for resume and history=N, all rooms.', history.messages);
+  metric('rooms_history_kept_bytes', 'gauge', 'What those messages cost as HISTORY_MAX_BYTES counts them (payload, sender, about 100 bytes each).', history.bytes);
+  metric('rooms_history_slab_bytes', 'gauge', 'Memory the slabs of small kept payloads (up to 4 KiB) hold: at most about twice their live bytes plus 128 KiB.', history.slabBytes);
   return `${lines.join('\n')}\n`;
 }

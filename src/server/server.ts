@@ -110,7 +110,7 @@ export async function startServer(settings: Settings, options: StartOptions = {}
       const health = store.health();
       let roomMembers = 0;
       for (const peer of peers) if (peer.room !== null) roomMembers++;
-      return renderPrometheus({ metrics, connections: peers.size, rooms: registry.size, roomMembers, compression: compressionStats, store: { kind: health.kind, up: health.state === 'up', pendingWrites: health.pendingWrites, errors: health.errors } }) + (cluster?.metricsText() ?? '');
+      return renderPrometheus({ metrics, connections: peers.size, rooms: registry.size, roomMembers, compression: compressionStats, store: { kind: health.kind, up: health.state === 'up', pendingWrites: health.pendingWrites, errors: health.errors }, history: services.history.history.memory() }) + (cluster?.metricsText() ?? '');
     },
     rooms: services.rooms,
     closeRoom: services.closeRoom,

@@ -244,6 +244,31 @@ test('HISTORY_SIZE=0: seqs still count, nothing is kept, a resume is recovered o
   }
 });
 
+test('/metrics counts what is kept: messages, their bytes as HISTORY_MAX_BYTES counts them, and the slabs holding them', async () => {
+  const kept = await startTestServer({ historySize: 5 });
+  const off = await startTestServer({ historySize: 0 });
+  try {
+    for (const server of [kept, off]) {
+      const ada = await joinJson(server.port, 'counted', 'ada');
+      const bob = await joinJson(server.port, 'counted', 'bob');
+      for (let i = 0; i < 8; i++) ada.say(`message ${i}`);
+      await bob.messages(8);
+    }
+    // Five kept (HISTORY_SIZE), each its 9-byte payload, twice the sender's 3 characters and 96 bytes; one slab of 4 KiB so far.
+    assert.equal(await historyMetricsOf(kept), { messages: 5, bytes: 5 * (9 + 6 + 96), slab: 4096 });
+    assert.equal(await historyMetricsOf(off), { messages: 0, bytes: 0, slab: 0 });
+  } finally {
+    await kept.stop();
+    await off.stop();
+  }
+});
+
+async function historyMetricsOf(server: TestServer): Promise<{ messages: number; bytes: number; slab: number }> {
+  const body = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+  const value = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(body)?.[1] ?? Number.NaN);
+  return { messages: value('rooms_history_kept_messages'), bytes: value('rooms_history_kept_bytes'), slab: value('rooms_history_slab_bytes') };
+}
+
 /** /healthz's history section of a test server. */
 async function historyHealthOf(server: TestServer): Promise<unknown> {
   const res = await fetch(`http://127.0.0.1:${server.port}/healthz`);
