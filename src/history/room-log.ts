@@ -84,8 +84,6 @@ export class RoomLog implements SlabOwner {
   private lengths = NO_OFFSETS;
   private slabs: (Slab | undefined)[] = NO_SLABS;
   private whole: (Buffer | undefined)[] = NO_WHOLE;
-  /** See SlabOwner. */
-  lastSlab: Slab | null = null;
 
   constructor(
     /** Names one unbroken history: a (epoch, seq) pair never names two messages. */
@@ -99,7 +97,13 @@ export class RoomLog implements SlabOwner {
     private readonly store: PayloadSlabs = new PayloadSlabs(),
   ) {
     const whole = consecutiveTail(entries, last);
-    if (limits.size > 0) for (const entry of whole.slice(Math.max(0, whole.length - limits.size))) this.keep(entry.opcode, entry.from, entry.payload, entry.ts);
+    if (limits.size === 0) return;
+    // Kept one by one with `last` following, so a seq names its slot at every step: the slabs may
+    // ask this log to move a payload while it is still being filled.
+    for (const entry of whole.slice(Math.max(0, whole.length - limits.size))) {
+      this.last = entry.seq;
+      this.keep(entry.seq, entry.opcode, entry.from, entry.payload, entry.ts);
+    }
   }
 
   /** The bytes this room's kept messages cost (see entryBytes). */
@@ -118,7 +122,7 @@ export class RoomLog implements SlabOwner {
     const seq = ++this.last;
     if (this.limits.size > 0) {
       if (this.count >= this.limits.size) this.dropOldest(this.count - this.limits.size + 1);
-      this.keep(opcode, from, payload, ts);
+      this.keep(seq, opcode, from, payload, ts);
     }
     return seq;
   }
@@ -201,8 +205,8 @@ export class RoomLog implements SlabOwner {
     return out;
   }
 
-  /** Stores the message after the newest kept one (room for it was made by the caller). */
-  private keep(opcode: DataOpcode, from: string, payload: Buffer, ts: number): void {
+  /** Stores message `seq`, the one after the newest kept (room for it was made by the caller). */
+  private keep(seq: number, opcode: DataOpcode, from: string, payload: Buffer, ts: number): void {
     if (this.count === this.capacity) this.grow();
     const at = this.slot(this.count);
     this.times[at] = ts;
@@ -213,7 +217,7 @@ export class RoomLog implements SlabOwner {
       this.starts[at] = -1;
       this.whole[at] = ownable(payload);
     } else {
-      const slab = this.store.put(payload, this);
+      const slab = this.store.put(payload, this, seq);
       this.starts[at] = slab.end - payload.length;
       this.slabs[at] = slab;
     }
@@ -255,18 +259,18 @@ export class RoomLog implements SlabOwner {
     this.head = 0;
   }
 
-  /** Moves this room's payloads out of `slab` (the slabs are cleaning it). */
-  evacuate(slab: Slab): void {
-    for (let i = 0; i < this.count; i++) {
-      const at = this.slot(i);
-      if (this.slabs[at] !== slab) continue;
-      const start = this.starts[at]!;
-      const length = this.lengths[at]!;
-      const to = this.store.put(slab.bytes.subarray(start, start + length), this);
-      this.starts[at] = to.end - length;
-      this.slabs[at] = to;
-      this.store.free(slab, length);
-    }
+  /** Moves message `seq`'s payload out of `slab` if it is still kept there (the slabs are cleaning it). */
+  evacuate(slab: Slab, seq: number): void {
+    const i = seq - this.oldest();
+    if (i < 0 || i >= this.count) return;
+    const at = this.slot(i);
+    if (this.slabs[at] !== slab) return;
+    const start = this.starts[at]!;
+    const length = this.lengths[at]!;
+    const to = this.store.put(slab.bytes.subarray(start, start + length), this, seq);
+    this.starts[at] = to.end - length;
+    this.slabs[at] = to;
+    this.store.free(slab, length);
   }
 
   private expire(now: number): void {
