@@ -554,14 +554,14 @@ main().catch((err: unknown) => {
 
 /** Experiments: our server again under other names, with settings or another build (BENCH_VARIANTS, above). */
 function variantSpecs(list: string): ServerSpec[] {
-  return list
-    .split(',')
-    .filter(Boolean)
-    .map((variant) => {
-      const [name, ...settings] = variant.split(':');
-      const env = Object.fromEntries(settings.map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
-      const spec = oursSpec();
-      const main = env.MAIN;
-      return { ...spec, name: name!, command: spec.command.map((arg) => (arg === 'dist/main.js' && main ? main : arg)), env: { ...spec.env, ...env } };
-    });
+  const variants = list.split(',').filter(Boolean);
+  if (variants.length === 0) return [];
+  const ours = oursSpec(); // builds dist/ if stale: once, not per variant
+  return variants.map((variant) => {
+    const [name, ...settings] = variant.split(':');
+    // VAR=value, the value being everything after the first '=' (NODE_OPTIONS=--flag=value).
+    const env = Object.fromEntries(settings.map((pair) => /^([^=]*)=(.*)$/s.exec(pair)?.slice(1, 3) ?? [pair, '']));
+    const main = env.MAIN;
+    return { ...ours, name: name!, command: ours.command.map((arg) => (arg === 'dist/main.js' && main ? main : arg)), env: { ...ours.env, ...env } };
+  });
 }

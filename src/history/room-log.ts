@@ -94,7 +94,7 @@ export class RoomLog implements SlabOwner {
     private readonly limits: HistoryLimits,
     private readonly budget: HistoryBudget = { bytes: 0, entries: 0 },
     /** Shared by every room of a process (RoomHistory); its own when a log stands alone. */
-    private readonly store: PayloadSlabs = new PayloadSlabs(),
+    private readonly payloadSlabs: PayloadSlabs = new PayloadSlabs(),
   ) {
     const whole = consecutiveTail(entries, last);
     if (limits.size === 0) return;
@@ -217,7 +217,7 @@ export class RoomLog implements SlabOwner {
       this.starts[at] = -1;
       this.whole[at] = ownable(payload);
     } else {
-      const slab = this.store.put(payload, this, seq);
+      const slab = this.payloadSlabs.put(payload, this, seq);
       this.starts[at] = slab.end - payload.length;
       this.slabs[at] = slab;
     }
@@ -267,10 +267,10 @@ export class RoomLog implements SlabOwner {
     if (this.slabs[at] !== slab) return;
     const start = this.starts[at]!;
     const length = this.lengths[at]!;
-    const to = this.store.put(slab.bytes.subarray(start, start + length), this, seq);
+    const to = this.payloadSlabs.put(slab.bytes.subarray(start, start + length), this, seq);
     this.starts[at] = to.end - length;
     this.slabs[at] = to;
-    this.store.free(slab, length);
+    this.payloadSlabs.free(slab, length);
   }
 
   private expire(now: number): void {
@@ -286,7 +286,7 @@ export class RoomLog implements SlabOwner {
       this.account(this.lengths[at]!, this.senders[at]!, -1);
       const slab = this.slabs[at];
       if (slab !== undefined) {
-        this.store.free(slab, this.lengths[at]!);
+        this.payloadSlabs.free(slab, this.lengths[at]!);
         this.slabs[at] = undefined;
       }
       this.whole[at] = undefined; // a large payload is freed now
