@@ -10,7 +10,8 @@
 //   npm run bench -- --replot     (tables and chart again from bench/results.json and bench/cluster-results.json)
 //   BENCH_VARIANTS='name:VAR=value:VAR=value,…' npm run bench -- --servers rooms,name,…
 //       more of our servers in the same interleaved run, each with extra environment; MAIN=path
-//       runs another build (e.g. a copy of dist/ from before a change, kept inside the checkout)
+//       runs another build (e.g. a copy of dist/ from before a change, kept inside the checkout);
+//       NODE_ARGS='--flag …' gives that variant Node/V8 flags
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -561,7 +562,10 @@ function variantSpecs(list: string): ServerSpec[] {
     const [name, ...settings] = variant.split(':');
     // VAR=value, the value being everything after the first '=' (NODE_OPTIONS=--flag=value).
     const env = Object.fromEntries(settings.map((pair) => /^([^=]*)=(.*)$/s.exec(pair)?.slice(1, 3) ?? [pair, '']));
-    const main = env.MAIN;
-    return { ...ours, name: name!, command: ours.command.map((arg) => (arg === 'dist/main.js' && main ? main : arg)), env: { ...ours.env, ...env } };
+    // MAIN=path: another build; NODE_ARGS='--flag ...': Node/V8 flags for this variant alone.
+    const { MAIN: main, NODE_ARGS: nodeArgs, ...rest } = env;
+    const script = main || 'dist/main.js';
+    const command = ours.command.flatMap((arg) => (arg === 'dist/main.js' ? [...(nodeArgs ?? '').split(' ').filter(Boolean), script] : [arg]));
+    return { ...ours, name: name!, command, env: { ...ours.env, ...rest } };
   });
 }

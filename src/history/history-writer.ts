@@ -9,6 +9,7 @@
 import { Deadline, DEFAULT_BACKOFF, within, WriteBehind, type BackoffOptions } from '../persistence/write-behind';
 import type { HistoryOp, HistoryStore, StoredHistory } from './history-store';
 import type { HistorySink, RoomHistory } from './room-history';
+import type { RoomLog } from './room-log';
 
 export interface HistoryWriterOptions {
   /** delay that groups writes (default 50 ms) */
@@ -20,9 +21,20 @@ export interface HistoryWriterOptions {
   log?: (level: 'info' | 'warn', event: string, fields: Record<string, unknown>) => void;
 }
 
-interface Written {
-  epoch: string;
-  lastSeq: number;
+/** The rooms that changed since the last write, in the order they first did (each log once: its `queued` flag). */
+class ChangedRooms {
+  rooms: string[] = [];
+  logs: RoomLog[] = [];
+
+  add(room: string, log: RoomLog): void {
+    log.queued = true;
+    this.rooms.push(room);
+    this.logs.push(log);
+  }
+
+  get size(): number {
+    return this.logs.length;
+  }
 }
 
 export interface HistoryWriterHealth {
@@ -33,11 +45,11 @@ export interface HistoryWriterHealth {
 }
 
 export class HistoryWriter implements HistorySink {
-  /** What the store holds per room, as far as we know; absent: unknown, so the next write replaces. */
-  private readonly written = new Map<string, Written>();
-  private dirty = new Set<string>();
-  /** The set `dirty` was before the last write took it: emptied and reused, so a write every 50 ms allocates no set. */
-  private spareDirty = new Set<string>();
+  // What the store holds of a room, as far as this writer knows, is its log's `storedSeq` (room-log.ts):
+  // a relayed message reaches the writer as one flag check, with no lookup by room key.
+  private dirty = new ChangedRooms();
+  /** The list `dirty` was before the last write took it: emptied and reused, so a write every 50 ms allocates no list. */
+  private spareDirty = new ChangedRooms();
   private drops = new Set<string>();
   private pruneTimer: NodeJS.Timeout | null = null;
   private flushing: Promise<boolean> | null = null;
@@ -65,23 +77,26 @@ export class HistoryWriter implements HistorySink {
       this.behind.failed(error);
       this.opts.log?.('warn', 'history_load_failed', { error: String(error) });
     }
-    for (const history of stored) this.written.set(history.room, { epoch: history.epoch, lastSeq: history.lastSeq });
     const renewed = this.history.adopt(stored, live);
+    for (const history of stored) {
+      const log = this.history.get(history.room);
+      if (log?.epoch === history.epoch) log.storedSeq = history.lastSeq;
+    }
     // Renewed epochs are written at once, so the store never names kept messages by the old one again.
-    for (const room of renewed) this.changed(room);
+    for (const room of renewed) this.changed(room, this.history.get(room)!);
     this.pruneTimer = setInterval(() => void this.prune(), this.opts.pruneEveryMs);
     this.pruneTimer.unref();
     return { rooms: stored.length, renewed: renewed.length };
   }
 
-  changed(room: string): void {
-    this.dirty.add(room);
+  changed(room: string, log: RoomLog): void {
+    if (log.queued) return;
+    this.dirty.add(room, log);
     this.scheduleFlush();
   }
 
+  /** The room's log was released (history.removed or created): a write skips it; the drop goes first. */
   dropped(room: string): void {
-    this.dirty.delete(room);
-    this.written.delete(room);
     this.drops.add(room);
     this.scheduleFlush();
   }
@@ -151,28 +166,31 @@ export class HistoryWriter implements HistorySink {
     const now = this.history.now();
     if (this.store.needsCompaction?.() === true) return this.compact(now);
     if (!this.owesWrites()) return true;
-    const dirty = this.dirty;
+    const dirty = this.takeDirty();
     const drops = this.drops;
-    this.dirty = this.spareDirty;
     this.drops = new Set();
     const ops: HistoryOp[] = [];
+    /** The log of each write op, in order (ops with kind 'write' only). */
+    const logs: RoomLog[] = [];
     for (const room of drops) ops.push({ kind: 'drop', room });
-    for (const room of dirty) {
-      const log = this.history.get(room);
-      if (log === undefined) continue;
-      const known = this.written.get(room);
-      if (known !== undefined && known.epoch === log.epoch) {
-        if (known.lastSeq === log.lastSeq) continue;
+    for (let i = 0; i < dirty.logs.length; i++) {
+      const log = dirty.logs[i]!;
+      // Released: its room was removed or created again, and a drop (then the new log's write) is owed instead.
+      if (log.released || log.storedSeq === log.lastSeq) continue;
+      const room = dirty.rooms[i]!;
+      if (log.storedSeq >= 0) {
         // Only what the store does not have yet is made into entries.
-        const next = log.after(known.lastSeq, now);
+        const next = log.after(log.storedSeq, now);
         // The first unwritten message is no longer kept: the store cannot be continued without a hole.
-        const hole = next.length > 0 && next[0]!.seq !== known.lastSeq + 1;
+        const hole = next.length > 0 && next[0]!.seq !== log.storedSeq + 1;
         ops.push({ kind: 'write', room, epoch: log.epoch, lastSeq: log.lastSeq, replace: hole, entries: hole ? log.kept(now) : next });
       } else {
         ops.push({ kind: 'write', room, epoch: log.epoch, lastSeq: log.lastSeq, replace: true, entries: log.kept(now) });
       }
+      logs.push(log);
     }
-    dirty.clear();
+    dirty.rooms.length = 0;
+    dirty.logs.length = 0;
     this.spareDirty = dirty;
     if (ops.length === 0) return true;
     try {
@@ -180,30 +198,36 @@ export class HistoryWriter implements HistorySink {
     } catch (error) {
       if (this.behind.down(error)) this.opts.log?.('warn', 'history_write_failed', { error: String(error) });
       // What landed is unknown: each room is written whole next time; drops are repeated first.
+      for (const op of ops) if (op.kind === 'drop') this.drops.add(op.room);
+      let at = 0;
       for (const op of ops) {
-        if (op.kind === 'drop') this.drops.add(op.room);
-        else if (!this.drops.has(op.room)) {
-          this.written.delete(op.room);
-          this.dirty.add(op.room);
-        }
+        if (op.kind !== 'write') continue;
+        const log = logs[at++]!;
+        if (log.released) continue;
+        log.storedSeq = -1;
+        if (!log.queued) this.dirty.add(op.room, log);
       }
       return false;
     }
     if (this.behind.up()) this.opts.log?.('info', 'history_writes_resumed', {});
     this.behind.resetBackoff();
+    let at = 0;
     for (const op of ops) {
-      // A room dropped or re-created while the write ran has moved on; its next write replaces.
-      if (op.kind === 'write' && this.history.get(op.room)?.epoch === op.epoch && !this.drops.has(op.room)) {
-        // Updated in place: a record per room per write would be garbage old enough to need full collections.
-        const known = this.written.get(op.room);
-        if (known === undefined) this.written.set(op.room, { epoch: op.epoch, lastSeq: op.lastSeq });
-        else {
-          known.epoch = op.epoch;
-          known.lastSeq = op.lastSeq;
-        }
+      // A log released while the write ran has moved on: its room's next log writes with replace.
+      if (op.kind === 'write') {
+        const log = logs[at++]!;
+        if (!log.released) log.storedSeq = op.lastSeq;
       }
     }
     return true;
+  }
+
+  /** The changed rooms, now owed by the caller; appends from here on queue their logs again. */
+  private takeDirty(): ChangedRooms {
+    const dirty = this.dirty;
+    this.dirty = this.spareDirty;
+    for (const log of dirty.logs) log.queued = false;
+    return dirty;
   }
 
   /**
@@ -214,19 +238,20 @@ export class HistoryWriter implements HistorySink {
    */
   private async compact(now: number): Promise<boolean> {
     const history = this.history;
-    const compacted = new Map<string, Written>();
+    /** Each log written, and the last seq the compacted store holds of it. */
+    const compacted: [RoomLog, number][] = [];
     const rooms = [...history.rooms()].map(([room]) => room);
     function* snapshot(): Generator<StoredHistory> {
       for (const room of rooms) {
         const log = history.get(room);
         if (log === undefined) continue;
-        compacted.set(room, { epoch: log.epoch, lastSeq: log.lastSeq });
+        compacted.push([log, log.lastSeq]);
         yield { room, epoch: log.epoch, lastSeq: log.lastSeq, entries: log.kept(now), clean: false };
       }
     }
-    const dirty = this.dirty;
+    const dirty = this.takeDirty();
+    this.spareDirty = new ChangedRooms();
     const drops = this.drops;
-    this.dirty = new Set();
     this.drops = new Set();
     try {
       await this.store.compact!(snapshot());
@@ -234,14 +259,16 @@ export class HistoryWriter implements HistorySink {
       this.behind.down(error);
       this.opts.log?.('warn', 'history_compaction_failed', { error: String(error) });
       for (const room of drops) this.drops.add(room);
-      for (const room of dirty) this.dirty.add(room);
+      for (let i = 0; i < dirty.logs.length; i++) {
+        const log = dirty.logs[i]!;
+        if (!log.released && !log.queued) this.dirty.add(dirty.rooms[i]!, log);
+      }
       return false;
     }
     this.behind.up();
-    this.written.clear();
-    for (const [room, written] of compacted) {
-      if (history.get(room)?.epoch === written.epoch && !this.drops.has(room)) this.written.set(room, written);
-    }
+    // The store is now exactly the snapshot: what it holds of each room is what was compacted, nothing else.
+    for (const [, log] of history.rooms()) log.storedSeq = -1;
+    for (const [log, lastSeq] of compacted) if (!log.released) log.storedSeq = lastSeq;
     return true;
   }
 

@@ -10,9 +10,9 @@ import { OldestFirst } from './oldest-first';
 import { PayloadSlabs } from './payload-slabs';
 import { type HistoryBudget, type HistoryLimits, RoomLog } from './room-log';
 
-/** What the writer is told; both calls are cheap (a set insert). */
+/** What the writer is told; `changed` runs for every relayed message and costs a flag check. */
 export interface HistorySink {
-  changed(room: string): void;
+  changed(room: string, log: RoomLog): void;
   dropped(room: string): void;
 }
 
@@ -110,7 +110,7 @@ export class RoomHistory {
       if (log.heapAt < 0) this.order.add(log);
       if (this.budget.bytes > this.maxBytes) this.evictOverBudget();
     }
-    this.sink?.changed(room);
+    this.sink?.changed(room, log);
     return seq;
   }
 
@@ -151,7 +151,7 @@ export class RoomHistory {
   private begin(room: string): RoomLog {
     const log = new RoomLog(this.newEpoch(), 0, [], this.limits, this.budget, this.slabs);
     this.logs.set(room, log);
-    this.sink?.changed(room);
+    this.sink?.changed(room, log);
     return log;
   }
 }

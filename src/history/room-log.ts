@@ -112,6 +112,13 @@ export class RoomLog implements SlabOwner {
   released = false;
   /** Where the process-wide eviction order (oldest-first.ts) holds this log; -1 when it does not. */
   heapAt = -1;
+  /**
+   * The history writer's per-room state (history-writer.ts), kept here so the relay
+   * path finds it without a lookup: whether the log waits in the writer's list, and
+   * the last seq the store holds under this epoch (-1: unknown, the next write replaces).
+   */
+  queued = false;
+  storedSeq = -1;
 
   get lastSeq(): number {
     return this.last;
@@ -188,8 +195,10 @@ export class RoomLog implements SlabOwner {
     return this.last - this.count + 1;
   }
 
+  /** The ring slot of the i-th kept message (0: the oldest), for 0 <= i < capacity: a compare, not a division. */
   private slot(i: number): number {
-    return (this.head + i) % this.capacity;
+    const at = this.head + i;
+    return at < this.capacity ? at : at - this.capacity;
   }
 
   /** Entries `from`..the newest, made now. */
@@ -290,7 +299,7 @@ export class RoomLog implements SlabOwner {
         this.slabs[at] = undefined;
       }
       this.whole[at] = undefined; // a large payload is freed now
-      this.head = (this.head + 1) % this.capacity;
+      this.head = at + 1 < this.capacity ? at + 1 : 0;
       this.count--;
     }
   }
