@@ -35,6 +35,13 @@ class ChangedRooms {
   get size(): number {
     return this.logs.length;
   }
+
+  /** The rooms still owed a write: a log released meanwhile is owed a drop instead (counted there). */
+  owed(): number {
+    let n = 0;
+    for (const log of this.logs) if (!log.released) n++;
+    return n;
+  }
 }
 
 export interface HistoryWriterHealth {
@@ -103,7 +110,7 @@ export class HistoryWriter implements HistorySink {
 
   health(): HistoryWriterHealth {
     const { state, errors } = this.behind.health();
-    return { state, pendingRooms: this.dirty.size + this.drops.size, errors };
+    return { state, pendingRooms: this.dirty.owed() + this.drops.size, errors };
   }
 
   /** One grouped write of everything owed; true when nothing is owed afterwards (for this write). */
@@ -137,7 +144,7 @@ export class HistoryWriter implements HistorySink {
       }
     } else {
       // Not all written: the next start gives these rooms new epochs (never a wrong message under an old one).
-      this.opts.log?.('warn', 'history_unwritten_at_stop', { rooms: this.dirty.size + this.drops.size });
+      this.opts.log?.('warn', 'history_unwritten_at_stop', { rooms: this.dirty.owed() + this.drops.size });
     }
     await deadline.race(this.store.close().catch(() => undefined), undefined);
     return ok;
@@ -258,6 +265,9 @@ export class HistoryWriter implements HistorySink {
     } catch (error) {
       this.behind.down(error);
       this.opts.log?.('warn', 'history_compaction_failed', { error: String(error) });
+      // The log may or may not have been replaced by the snapshot (a rename that landed, then a failed
+      // directory sync): what the store holds of any room is unknown, so each room's next write replaces.
+      for (const [, log] of history.rooms()) log.storedSeq = -1;
       for (const room of drops) this.drops.add(room);
       for (let i = 0; i < dirty.logs.length; i++) {
         const log = dirty.logs[i]!;

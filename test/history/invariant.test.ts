@@ -1,6 +1,8 @@
 // The history's one promise, as a property: one (epoch, seq) never names two
 // different messages, across clean stops, crashes (kill -9: whatever was not
-// written is lost), purges, re-creations and compactions of the real log file.
+// written is lost), purges, re-creations, compactions of the real log file, and
+// writes or compactions that fail (before anything landed, or after it all did).
+// A clean stop, in between, brings back exactly what was kept.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +12,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Opcode } from '../../src/frames/opcodes';
 import { FileHistoryStore } from '../../src/history/file-history-store';
+import type { HistoryOp, HistoryStore, StoredHistory } from '../../src/history/history-store';
 import { HistoryWriter } from '../../src/history/history-writer';
 import { RoomHistory } from '../../src/history/room-history';
 
@@ -19,7 +22,11 @@ type Op =
   | { kind: 'purge'; room: number }
   | { kind: 'create'; room: number }
   | { kind: 'stop' }
-  | { kind: 'crash' };
+  | { kind: 'crash' }
+  /** The next write or compaction fails: before it reaches the file, or after it all landed. */
+  | { kind: 'fail'; when: 'before' | 'after' }
+  /** The next flush rewrites the log (as if it had grown past its threshold). */
+  | { kind: 'compact' };
 
 const ROOMS = ['a', 'b', 'c'];
 const op: fc.Arbitrary<Op> = fc.oneof(
@@ -29,19 +36,63 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('create' as const), room: fc.nat(2) }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'stop' as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'crash' as const }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('fail' as const), when: fc.constantFrom('before' as const, 'after' as const) }) },
+  { weight: 2, arbitrary: fc.constant({ kind: 'compact' as const }) },
 );
+
+/** The real log file, with one failure on demand: the writer must treat "failed" as "unknown what landed". */
+class FlakyStore implements HistoryStore {
+  readonly kind = 'file';
+  failNext: 'before' | 'after' | null = null;
+  compactNext = false;
+
+  constructor(readonly inner: FileHistoryStore) {}
+
+  load(now: number): Promise<StoredHistory[]> {
+    return this.inner.load(now);
+  }
+  write(ops: readonly HistoryOp[]): Promise<void> {
+    return this.faulty(() => this.inner.write(ops));
+  }
+  prune(): Promise<boolean> {
+    return this.inner.prune();
+  }
+  needsCompaction(): boolean {
+    return this.compactNext || this.inner.needsCompaction();
+  }
+  compact(snapshot: Iterable<StoredHistory>): Promise<void> {
+    this.compactNext = false;
+    return this.faulty(() => this.inner.compact(snapshot));
+  }
+  markClean(): Promise<void> {
+    return this.inner.markClean();
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  private async faulty(run: () => Promise<void>): Promise<void> {
+    const when = this.failNext;
+    this.failNext = null;
+    if (when === 'before') throw new Error('injected: nothing written');
+    await run();
+    if (when === 'after') throw new Error('injected: all written, reported failed');
+  }
+}
 
 interface Run {
   history: RoomHistory;
   writer: HistoryWriter;
-  store: FileHistoryStore;
+  store: FlakyStore;
 }
 
-async function boot(dir: string, size: number, live: Set<string>): Promise<Run> {
+/** `compactAfter`: bytes appended before the log asks to be rewritten (tiny: nearly every write is a compaction; huge: never). */
+async function boot(dir: string, size: number, live: Set<string>, compactAfter = 300): Promise<Run> {
   const history = new RoomHistory({ size, ttlMs: 86_400_000 });
   // Tiny compaction threshold: the property covers rewrites of the log too. No timer flushes: the test decides.
-  const store = new FileHistoryStore(dir, { size, ttlMs: 86_400_000 }, 300);
-  const writer = new HistoryWriter(store, history, { flushDelayMs: 1e9, pruneEveryMs: 1e9 });
+  const store = new FlakyStore(new FileHistoryStore(dir, { size, ttlMs: 86_400_000 }, compactAfter));
+  // Retries are the test's to make (flush, stop): the backoff's timer must not write behind its back.
+  const writer = new HistoryWriter(store, history, { flushDelayMs: 1e9, pruneEveryMs: 1e9, backoff: { minMs: 1e9, maxMs: 1e9 } });
   await writer.open((room) => live.has(room));
   return { history, writer, store };
 }
@@ -55,7 +106,7 @@ function snapshotOf(run: Run): Record<string, string> {
 
 test('one (epoch, seq) never names two messages: restarts, kill -9, purges, re-creation, compaction', async () => {
   await fc.assert(
-    fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 60 }), fc.constantFrom(3, 10), async (ops, size) => {
+    fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 60 }), fc.constantFrom(3, 10), fc.constantFrom(300, 1e9), async (ops, size, compactAfter) => {
       const dir = mkdtempSync(join(tmpdir(), 'rooms-history-prop-'));
       const named = new Map<string, string>();
       let counter = 0;
@@ -69,7 +120,7 @@ test('one (epoch, seq) never names two messages: restarts, kill -9, purges, re-c
       const checkAll = (run: Run) => {
         for (const [, log] of run.history.rooms()) for (const entry of log.kept(Date.now())) check(log.epoch, entry.seq, entry.payload.toString());
       };
-      let run = await boot(dir, size, live);
+      let run = await boot(dir, size, live, compactAfter);
       try {
         for (const step of ops) {
           if (step.kind === 'say') {
@@ -77,6 +128,10 @@ test('one (epoch, seq) never names two messages: restarts, kill -9, purges, re-c
             const payload = `msg-${++counter}`;
             const seq = run.history.append(room, Opcode.Text, 'ada', Buffer.from(payload), Date.now());
             check(run.history.of(room).epoch, seq, payload);
+          } else if (step.kind === 'fail') {
+            run.store.failNext = step.when;
+          } else if (step.kind === 'compact') {
+            run.store.compactNext = true;
           } else if (step.kind === 'flush') {
             await run.writer.flush();
           } else if (step.kind === 'purge') {
@@ -87,13 +142,13 @@ test('one (epoch, seq) never names two messages: restarts, kill -9, purges, re-c
             // A clean stop keeps everything: each room's epoch, last seq and kept messages come back as they were.
             const before = snapshotOf(run);
             assert.ok(await run.writer.close(), 'the stop was clean');
-            run = await boot(dir, size, live);
+            run = await boot(dir, size, live, compactAfter);
             assert.equal(snapshotOf(run), before);
             checkAll(run);
           } else {
             // kill -9: nothing more is written; the file handle dies with the process.
             await run.store.close();
-            run = await boot(dir, size, live);
+            run = await boot(dir, size, live, compactAfter);
             checkAll(run);
           }
         }
@@ -130,5 +185,37 @@ test('after a clean stop everything kept comes back under the same epoch; after 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+for (const kind of ['write', 'compaction'] as const) {
+  test(`a ${kind} reported failed after it all landed: the next write replaces, and a clean stop keeps everything`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rooms-history-'));
+    try {
+      const live = new Set(['r']);
+      // Compaction only when the test asks for one.
+      let run = await boot(dir, 10, live, 1e9);
+      const say = (from: number, to: number) => {
+        for (let i = from; i <= to; i++) run.history.append('r', Opcode.Text, 'ada', Buffer.from(`m${i}`), Date.now());
+      };
+      say(1, 5);
+      assert.ok(await run.writer.flush());
+      say(6, 8);
+      run.store.failNext = 'after';
+      run.store.compactNext = kind === 'compaction';
+      assert.not.ok(await run.writer.flush(), 'reported failed');
+      say(9, 10);
+      assert.ok(await run.writer.flush());
+      const before = snapshotOf(run);
+      assert.ok(await run.writer.close());
+      run = await boot(dir, 10, live, 1e9);
+      // Had the writer trusted its old idea of the store (up to m5), m6..m8 would be in the log twice and the
+      // reload would keep only the run after the repeat (m6..m10).
+      assert.equal(snapshotOf(run), before);
+      assert.is(run.history.of('r').kept(Date.now()).length, 10);
+      await run.writer.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
 
 test.run();
