@@ -18,6 +18,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { renderChart, type ChartGroup } from './lib/chart';
 import { CLUSTER_SCENARIOS, CLUSTER_SYSTEMS, type ClusterResults, type ClusterScenario, runCluster } from './lib/cluster-scenarios';
+import { machineTicks, stolenShare } from './lib/proc';
 import type { Params, ScenarioResult } from './lib/scenarios';
 import { BEFORE_CLUSTER, CEILING, ROOT, hardNofile, hasTaskset, oursBeforeClusterSpec, oursExists, oursHistoryOffSpec, oursSpec, peerSpecs, startServer, wrap, type ServerSpec } from './lib/servers';
 
@@ -333,6 +334,8 @@ async function singleProcess(o: Options, scenarios: ScenarioDef[]): Promise<stri
   if (cores < 2) log('warning: one core: server and load generator share it, numbers will not mean much');
 
   const started = Date.now();
+  // On a VM, time the hypervisor gives other guests ("steal") makes every figure worse and noisier: reported, so a run taken while it was high is seen as such.
+  const ticksAtStart = machineTicks();
   // samples[scenario][server] = results of each round
   const samples = new Map<string, Map<string, Sample[]>>();
   for (const s of scenarios) samples.set(s.id, new Map(servers.map((v) => [v.name, []])));
@@ -345,6 +348,7 @@ async function singleProcess(o: Options, scenarios: ScenarioDef[]): Promise<stri
         const base = o.quick ? sc.quick : sc.params;
         const params = o.measureMs !== null && 'measureMs' in base ? { ...base, measureMs: o.measureMs } : base;
         let sample: Sample;
+        const ticksBefore = machineTicks();
         try {
           const server = await startServer(spec, { nofile, core: 0 });
           try {
@@ -361,7 +365,7 @@ async function singleProcess(o: Options, scenarios: ScenarioDef[]): Promise<stri
         let line = `[round ${round}/${o.rounds}] ${sc.id.padEnd(12)} ${spec.name.padEnd(21)}`;
         if (r !== null) {
           line += sc.metrics.map((m) => `${m.label} ${fmt(r.metrics[m.key], m.unit)}`).join(', ');
-          line += `  (client cpu ${r.clientCpu.toFixed(2)})`;
+          line += `  (client cpu ${r.clientCpu.toFixed(2)}, CPU stolen ${(100 * stolenShare(ticksBefore, machineTicks())).toFixed(0)}%)`;
           if (!r.verification.ok) {
             const msg = `${sc.id} on ${spec.name}, round ${round}: DELIVERY CHECK FAILED: ${r.verification.problems.join('; ')}`;
             failures.push(msg);
@@ -381,7 +385,7 @@ async function singleProcess(o: Options, scenarios: ScenarioDef[]): Promise<stri
   const minutes = Number(((Date.now() - started) / 60000).toFixed(1));
   const results: Results = {
     machine: machine(),
-    settings: { rounds: o.rounds, quick: o.quick, serverCore: 0, loadgenCore: 1, pinned: hasTaskset(), minutes },
+    settings: { rounds: o.rounds, quick: o.quick, serverCore: 0, loadgenCore: 1, pinned: hasTaskset(), minutes, stolenShare: stolenShare(ticksAtStart, machineTicks()) },
     servers: servers.map((s) => ({ name: s.name, command: s.command.map((c) => (c === process.execPath ? 'node' : c)).join(' '), env: s.env })),
     candidate,
     peers,
@@ -419,7 +423,8 @@ interface ScenarioOut {
 
 interface Results {
   machine: ReturnType<typeof machine>;
-  settings: { rounds: number; quick: boolean; serverCore: number; loadgenCore: number; pinned: boolean; minutes: number };
+  /** stolenShare: the share of the machine's CPU time a hypervisor gave to other guests during the run (absent in older results). */
+  settings: { rounds: number; quick: boolean; serverCore: number; loadgenCore: number; pinned: boolean; minutes: number; stolenShare?: number };
   servers: { name: string; command: string; env: Record<string, string> }[];
   candidate: string;
   peers: string[];
@@ -490,7 +495,7 @@ function tableOf(r: Results): string {
   const mach = r.machine;
   const st = r.settings;
   return [
-    `${mach.cpu}, ${mach.cores} cores, Node ${mach.node}, ${mach.date.slice(0, 10)}; medians of ${st.rounds} round(s)${st.quick ? ' (quick)' : ''}, ${st.minutes} min`,
+    `${mach.cpu}, ${mach.cores} cores, Node ${mach.node}, ${mach.date.slice(0, 10)}; medians of ${st.rounds} round(s)${st.quick ? ' (quick)' : ''}, ${st.minutes} min${st.stolenShare !== undefined ? `; CPU time stolen by the hypervisor: ${(100 * st.stolenShare).toFixed(1)}%` : ''}`,
     line(header),
     line(header.map((_, i) => '-'.repeat(widths[i]))),
     ...rows.map(line),

@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { io, type Socket as SioSocket } from 'socket.io-client';
 import { WebSocket } from 'ws';
-import { cpuMicros } from './proc';
+import { cpuMicros, machineTicks, stolenShare } from './proc';
 import { OURS_ENV, hardNofile, startServer, type RunningServer, type ServerSpec } from './servers';
 
 export const CLUSTER_SCENARIOS = ['one-room', 'many-rooms'] as const;
@@ -272,6 +272,8 @@ export interface ClusterResults {
   rounds: number;
   quick: boolean;
   minutes: number;
+  /** The share of the machine's CPU time a hypervisor gave to other guests during the run (absent in older results). */
+  stolenShare?: number;
   rooms: ClusterRow;
   socketio: ClusterRow;
   samples: Record<System, { oneRoom: OneRoomResult[]; manyRooms: ManyRoomsResult[] }>;
@@ -281,6 +283,7 @@ export interface ClusterResults {
 /** Every selected scenario against every selected system, in interleaved rounds, over one throwaway Redis. */
 export async function runCluster(o: ClusterOptions, ours: ServerSpec): Promise<ClusterResults> {
   const started = Date.now();
+  const ticksAtStart = machineTicks();
   const dir = mkdtempSync(join(tmpdir(), 'rooms-bench-redis-'));
   const redis = await startRedis(dir).catch((err: unknown) => {
     rmSync(dir, { recursive: true, force: true });
@@ -327,7 +330,7 @@ export async function runCluster(o: ClusterOptions, ours: ServerSpec): Promise<C
     manyRoomsCpuUsPerMessage: median(samples[system].manyRooms.map((r) => r.cpuUsPerMessage)),
     manyRoomsAchievedSendsPerSec: median(samples[system].manyRooms.map((r) => r.achievedRate)),
   });
-  const results: Omit<ClusterResults, 'table'> = { date: new Date().toISOString(), rounds: o.rounds, quick: o.quick, minutes: Number(((Date.now() - started) / 60000).toFixed(1)), rooms: row('rooms'), socketio: row('socket.io'), samples };
+  const results: Omit<ClusterResults, 'table'> = { date: new Date().toISOString(), rounds: o.rounds, quick: o.quick, minutes: Number(((Date.now() - started) / 60000).toFixed(1)), stolenShare: stolenShare(ticksAtStart, machineTicks()), rooms: row('rooms'), socketio: row('socket.io'), samples };
   return { ...results, table: clusterTable(results) };
 }
 
@@ -371,7 +374,7 @@ export function clusterTable(r: Omit<ClusterResults, 'table'>): string {
     return `${label.padEnd(52)} ${cell(ours).padStart(10)} ${cell(peer).padStart(10)} ${(Number.isFinite(ratio) ? `${ratio.toFixed(2)}x${goal}` : 'n/a').padStart(16)}${note}`;
   });
   return [
-    `cluster: 3 processes + Redis, ${cpus().length} cores, Node ${process.version}, ${r.date.slice(0, 10)}; medians of ${r.rounds} round(s)${r.quick ? ' (quick)' : ''}, ${r.minutes} min`,
+    `cluster: 3 processes + Redis, ${cpus().length} cores, Node ${process.version}, ${r.date.slice(0, 10)}; medians of ${r.rounds} round(s)${r.quick ? ' (quick)' : ''}, ${r.minutes} min${r.stolenShare !== undefined ? `; CPU time stolen by the hypervisor: ${(100 * r.stolenShare).toFixed(1)}%` : ''}`,
     `${'metric'.padEnd(52)} ${'rooms'.padStart(10)} ${'socket.io'.padStart(10)} ${'rooms/socket.io'.padStart(16)}`,
     ...rows,
   ].join('\n');

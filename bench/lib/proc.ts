@@ -33,3 +33,18 @@ export function rssBytes(pid: number): number {
   if (!m) throw new Error(`no VmRSS for pid ${pid}`);
   return Number(m[1]) * 1024;
 }
+
+/** The machine's CPU time so far (all cores, in clock ticks): all of it, and the part a hypervisor gave to other guests ("steal"). */
+export function machineTicks(): { total: number; steal: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith('cpu '));
+  // cpu  user nice system idle iowait irq softirq steal guest guest_nice
+  const f = (line ?? '').trim().split(/\s+/).slice(1).map(Number);
+  const total = f.slice(0, 8).reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0);
+  return { total, steal: Number.isFinite(f[7]) ? f[7]! : 0 };
+}
+
+/** The share of the machine's CPU time between two readings that the hypervisor took (0 on bare metal). */
+export function stolenShare(from: { total: number; steal: number }, to: { total: number; steal: number }): number {
+  const total = to.total - from.total;
+  return total > 0 ? (to.steal - from.steal) / total : 0;
+}
