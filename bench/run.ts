@@ -160,10 +160,12 @@ interface Options {
   replot: boolean;
   /** Overrides each timed scenario's measuring window (ms), for short runs. */
   measureMs: number | null;
+  /** Overrides each timed scenario's warm-up before the window (ms), for experiments. */
+  warmupMs: number | null;
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { rounds: 3, quick: false, only: null, servers: null, write: true, replot: false, measureMs: null };
+  const o: Options = { rounds: 3, quick: false, only: null, servers: null, write: true, replot: false, measureMs: null, warmupMs: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = (): string => {
@@ -177,10 +179,11 @@ function parseArgs(argv: readonly string[]): Options {
     else if (a === '--servers') o.servers = value().split(',');
     else if (a === '--no-write') o.write = false;
     else if (a === '--measure-ms') o.measureMs = Math.max(100, Number(value()) || 1000);
+    else if (a === '--warmup-ms') o.warmupMs = Math.max(0, Number(value()) || 0);
     else if (a === '--replot') o.replot = true;
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'npm run bench -- [--rounds N] [--quick] [--only ' + [...SCENARIOS.map((s) => s.id), ...CLUSTER_SCENARIOS].join(',') + '] [--servers rooms,rooms-history-off,ws,ws-frame-once,ceiling,' + BEFORE_CLUSTER + '] [--measure-ms MS] [--no-write]\n' +
+        'npm run bench -- [--rounds N] [--quick] [--only ' + [...SCENARIOS.map((s) => s.id), ...CLUSTER_SCENARIOS].join(',') + '] [--servers rooms,rooms-history-off,ws,ws-frame-once,ceiling,' + BEFORE_CLUSTER + '] [--measure-ms MS] [--warmup-ms MS] [--no-write]\n' +
           '  --only cluster (or one-room,many-rooms): the cluster section alone (also npm run bench:cluster); --servers applies to the single-process section\n' +
           'npm run bench -- --replot   (tables and docs/bench.svg again from bench/results.json and bench/cluster-results.json)\n',
       );
@@ -346,7 +349,8 @@ async function singleProcess(o: Options, scenarios: ScenarioDef[]): Promise<stri
       for (const spec of servers) {
         if (sc.skip?.includes(spec.name) || (exclusive.has(spec.name) && !sc.only?.includes(spec.name))) continue;
         const base = o.quick ? sc.quick : sc.params;
-        const params = o.measureMs !== null && 'measureMs' in base ? { ...base, measureMs: o.measureMs } : base;
+        const measured = o.measureMs !== null && 'measureMs' in base ? { ...base, measureMs: o.measureMs } : base;
+        const params = o.warmupMs !== null && 'warmupMs' in measured ? { ...measured, warmupMs: o.warmupMs } : measured;
         let sample: Sample;
         const ticksBefore = machineTicks();
         try {
