@@ -18,7 +18,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { renderChart, type ChartGroup } from './lib/chart';
 import { CLUSTER_SCENARIOS, CLUSTER_SYSTEMS, type ClusterResults, type ClusterScenario, runCluster } from './lib/cluster-scenarios';
-import { machineTicks, stolenShare } from './lib/proc';
+import { machineTicks, stolenNote, stolenShare } from './lib/proc';
 import type { Params, ScenarioResult } from './lib/scenarios';
 import { BEFORE_CLUSTER, CEILING, ROOT, hardNofile, hasTaskset, oursBeforeClusterSpec, oursExists, oursHistoryOffSpec, oursSpec, peerSpecs, startServer, wrap, type ServerSpec } from './lib/servers';
 
@@ -499,7 +499,7 @@ function tableOf(r: Results): string {
   const mach = r.machine;
   const st = r.settings;
   return [
-    `${mach.cpu}, ${mach.cores} cores, Node ${mach.node}, ${mach.date.slice(0, 10)}; medians of ${st.rounds} round(s)${st.quick ? ' (quick)' : ''}, ${st.minutes} min${st.stolenShare !== undefined ? `; CPU time stolen by the hypervisor: ${(100 * st.stolenShare).toFixed(1)}%` : ''}`,
+    `${mach.cpu}, ${mach.cores} cores, Node ${mach.node}, ${mach.date.slice(0, 10)}; medians of ${st.rounds} round(s)${st.quick ? ' (quick)' : ''}, ${st.minutes} min${stolenNote(st.stolenShare)}`,
     line(header),
     line(header.map((_, i) => '-'.repeat(widths[i]))),
     ...rows.map(line),

@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { io, type Socket as SioSocket } from 'socket.io-client';
 import { WebSocket } from 'ws';
-import { cpuMicros, machineTicks, stolenShare } from './proc';
+import { cpuMicros, machineTicks, stolenNote, stolenShare } from './proc';
 import { OURS_ENV, hardNofile, startServer, type RunningServer, type ServerSpec } from './servers';
 
 export const CLUSTER_SCENARIOS = ['one-room', 'many-rooms'] as const;
@@ -374,7 +374,7 @@ export function clusterTable(r: Omit<ClusterResults, 'table'>): string {
     return `${label.padEnd(52)} ${cell(ours).padStart(10)} ${cell(peer).padStart(10)} ${(Number.isFinite(ratio) ? `${ratio.toFixed(2)}x${goal}` : 'n/a').padStart(16)}${note}`;
   });
   return [
-    `cluster: 3 processes + Redis, ${cpus().length} cores, Node ${process.version}, ${r.date.slice(0, 10)}; medians of ${r.rounds} round(s)${r.quick ? ' (quick)' : ''}, ${r.minutes} min${r.stolenShare !== undefined ? `; CPU time stolen by the hypervisor: ${(100 * r.stolenShare).toFixed(1)}%` : ''}`,
+    `cluster: 3 processes + Redis, ${cpus().length} cores, Node ${process.version}, ${r.date.slice(0, 10)}; medians of ${r.rounds} round(s)${r.quick ? ' (quick)' : ''}, ${r.minutes} min${stolenNote(r.stolenShare)}`,
     `${'metric'.padEnd(52)} ${'rooms'.padStart(10)} ${'socket.io'.padStart(10)} ${'rooms/socket.io'.padStart(16)}`,
     ...rows,
   ].join('\n');

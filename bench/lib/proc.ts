@@ -48,3 +48,8 @@ export function stolenShare(from: { total: number; steal: number }, to: { total:
   const total = to.total - from.total;
   return total > 0 ? (to.steal - from.steal) / total : 0;
 }
+
+/** How a table's header line names the stolen share; nothing for results written before it was recorded. */
+export function stolenNote(share: number | undefined): string {
+  return share === undefined ? '' : `; CPU time stolen by the hypervisor: ${(100 * share).toFixed(1)}%`;
+}

@@ -36,6 +36,11 @@ class ChangedRooms {
     return this.logs.length;
   }
 
+  clear(): void {
+    this.rooms.length = 0;
+    this.logs.length = 0;
+  }
+
   /** The rooms still owed a write: a log released meanwhile is owed a drop instead (counted there). */
   owed(): number {
     let n = 0;
@@ -55,7 +60,7 @@ export class HistoryWriter implements HistorySink {
   // What the store holds of a room, as far as this writer knows, is its log's `storedSeq` (room-log.ts):
   // a relayed message reaches the writer as one flag check, with no lookup by room key.
   private dirty = new ChangedRooms();
-  /** The list `dirty` was before the last write took it: emptied and reused, so a write every 50 ms allocates no list. */
+  /** The list `dirty` was before the last write took it (giveBack). */
   private spareDirty = new ChangedRooms();
   private drops = new Set<string>();
   private pruneTimer: NodeJS.Timeout | null = null;
@@ -177,8 +182,8 @@ export class HistoryWriter implements HistorySink {
     const drops = this.drops;
     this.drops = new Set();
     const ops: HistoryOp[] = [];
-    /** The log of each write op, in order (ops with kind 'write' only). */
-    const logs: RoomLog[] = [];
+    /** Each room written, and the last seq the store will hold of it once the write lands. */
+    const written: { room: string; log: RoomLog; lastSeq: number }[] = [];
     for (const room of drops) ops.push({ kind: 'drop', room });
     for (let i = 0; i < dirty.logs.length; i++) {
       const log = dirty.logs[i]!;
@@ -194,47 +199,51 @@ export class HistoryWriter implements HistorySink {
       } else {
         ops.push({ kind: 'write', room, epoch: log.epoch, lastSeq: log.lastSeq, replace: true, entries: log.kept(now) });
       }
-      logs.push(log);
+      written.push({ room, log, lastSeq: log.lastSeq });
     }
-    dirty.rooms.length = 0;
-    dirty.logs.length = 0;
-    this.spareDirty = dirty;
+    this.giveBack(dirty);
     if (ops.length === 0) return true;
     try {
       await this.store.write(ops, now);
     } catch (error) {
       if (this.behind.down(error)) this.opts.log?.('warn', 'history_write_failed', { error: String(error) });
       // What landed is unknown: each room is written whole next time; drops are repeated first.
-      for (const op of ops) if (op.kind === 'drop') this.drops.add(op.room);
-      let at = 0;
-      for (const op of ops) {
-        if (op.kind !== 'write') continue;
-        const log = logs[at++]!;
-        if (log.released) continue;
+      for (const room of drops) this.drops.add(room);
+      for (const { room, log } of written) {
         log.storedSeq = -1;
-        if (!log.queued) this.dirty.add(op.room, log);
+        this.requeue(room, log);
       }
       return false;
     }
     if (this.behind.up()) this.opts.log?.('info', 'history_writes_resumed', {});
     this.behind.resetBackoff();
-    let at = 0;
-    for (const op of ops) {
-      // A log released while the write ran has moved on: its room's next log writes with replace.
-      if (op.kind === 'write') {
-        const log = logs[at++]!;
-        if (!log.released) log.storedSeq = op.lastSeq;
-      }
-    }
+    // A log released while the write ran has moved on: its room's next log writes with replace.
+    for (const { log, lastSeq } of written) if (!log.released) log.storedSeq = lastSeq;
     return true;
   }
 
-  /** The changed rooms, now owed by the caller; appends from here on queue their logs again. */
+  /** The changed rooms, now owed by the caller (who gives the list back); appends from here on queue their logs again. */
   private takeDirty(): ChangedRooms {
     const dirty = this.dirty;
     this.dirty = this.spareDirty;
     for (const log of dirty.logs) log.queued = false;
     return dirty;
+  }
+
+  /** A taken list, done with: emptied and kept for the next take, so a write every 50 ms allocates no list. */
+  private giveBack(taken: ChangedRooms): void {
+    taken.clear();
+    this.spareDirty = taken;
+  }
+
+  /** A room whose write did not happen is owed again (unless it is gone, or already queued by a newer message). */
+  private requeue(room: string, log: RoomLog): void {
+    if (!log.released && !log.queued) this.dirty.add(room, log);
+  }
+
+  /** What the store holds of every room is unknown: each room's next write replaces. */
+  private forgetStored(): void {
+    for (const [, log] of this.history.rooms()) log.storedSeq = -1;
   }
 
   /**
@@ -257,7 +266,6 @@ export class HistoryWriter implements HistorySink {
       }
     }
     const dirty = this.takeDirty();
-    this.spareDirty = new ChangedRooms();
     const drops = this.drops;
     this.drops = new Set();
     try {
@@ -266,18 +274,17 @@ export class HistoryWriter implements HistorySink {
       this.behind.down(error);
       this.opts.log?.('warn', 'history_compaction_failed', { error: String(error) });
       // The log may or may not have been replaced by the snapshot (a rename that landed, then a failed
-      // directory sync): what the store holds of any room is unknown, so each room's next write replaces.
-      for (const [, log] of history.rooms()) log.storedSeq = -1;
+      // directory sync): what the store holds of any room is unknown.
+      this.forgetStored();
       for (const room of drops) this.drops.add(room);
-      for (let i = 0; i < dirty.logs.length; i++) {
-        const log = dirty.logs[i]!;
-        if (!log.released && !log.queued) this.dirty.add(dirty.rooms[i]!, log);
-      }
+      for (let i = 0; i < dirty.logs.length; i++) this.requeue(dirty.rooms[i]!, dirty.logs[i]!);
+      this.giveBack(dirty);
       return false;
     }
+    this.giveBack(dirty);
     this.behind.up();
     // The store is now exactly the snapshot: what it holds of each room is what was compacted, nothing else.
-    for (const [, log] of history.rooms()) log.storedSeq = -1;
+    this.forgetStored();
     for (const [log, lastSeq] of compacted) if (!log.released) log.storedSeq = lastSeq;
     return true;
   }
