@@ -107,8 +107,10 @@ export class OwnerCommands {
         this.closeRoom(room);
         return;
     }
-    void this.registry.saveAccess(room);
-    this.control.announceState(room);
+    // In force at once (the next join meets it); announced once stored, or queued for a store that is down
+    // (kept in the outage journal): an owner who saw "locked" never finds the room unlocked after a crash.
+    await this.registry.saveAccess(room);
+    if (this.registry.get(room.key) === room) this.control.announceState(room);
   }
 }
 

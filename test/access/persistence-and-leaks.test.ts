@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { freshDatabase, type TestDatabase } from '../helpers/mariadb';
+import { ADMIN_URL, freshDatabase, withConnection, type TestDatabase } from '../helpers/mariadb';
 import { destroyAllClients, RawClient } from '../helpers/raw-client';
 import { startServerProcess, stopAllServerProcesses, type ServerProcess } from '../helpers/server-process';
 import { waitUntil } from '../helpers/test-server';
@@ -126,6 +126,31 @@ test('secrets and owner tokens appear in no log, trace, admin/metrics answer or 
   }
   assert.equal(await db.query<unknown[]>("SELECT room_key FROM history_rooms WHERE room_key = 'fort' UNION ALL SELECT room_key FROM history_messages WHERE room_key = 'fort'"), []);
   assertAbsent(srv.transcript(), credentials, 'the logs after the restart');
+});
+
+test('a lock is announced once it is stored, so one the members saw survives a kill -9 at that moment', async () => {
+  const owner = await jsonMember(srv.port, 'vault', 'ada');
+  const member = await jsonMember(srv.port, 'vault', 'bob');
+  let announced: Promise<Record<string, unknown>> | null = null;
+  await withConnection(ADMIN_URL, db.name, async (blocker) => {
+    // The room's row held by another transaction: the server's write of the lock waits for it.
+    await blocker.query('BEGIN');
+    await blocker.query('SELECT room_key FROM rooms WHERE room_key = ? FOR UPDATE', ['vault']);
+    owner.send({ type: 'lock' });
+    // In force for new joins at once, stored or not.
+    for (let tries = 0; (await refusal(srv.port, 'vault', 'eve')).status !== 423; tries++) {
+      assert.ok(tries < 100, 'the lock is in force for new joins');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    announced = member.nextOf('room');
+    const early = await Promise.race([announced, new Promise<null>((resolve) => setTimeout(() => resolve(null), 500))]);
+    assert.is(early, null, 'announced before it was stored');
+    await blocker.query('COMMIT');
+  });
+  assert.equal(await announced, { type: 'room', locked: true, protected: false });
+  destroyAllClients();
+  await srv.restart();
+  assert.is((await refusal(srv.port, 'vault', 'eve')).status, 423, 'the lock came back');
 });
 
 test.run();
