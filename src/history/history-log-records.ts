@@ -14,7 +14,7 @@
 // go to the kernel by reference.
 
 import { Opcode, type DataOpcode } from '../frames/opcodes';
-import type { HistoryOp } from './history-store';
+import type { HistoryOp, MessageVisitor } from './history-store';
 import type { HistoryEntry } from './room-log';
 
 export const MAGIC = Buffer.from('rooms history log 2\n');
@@ -30,6 +30,8 @@ const INLINE_PAYLOAD_BYTES = 2048;
 /** The first slab is small (Node's pool serves it), later ones this size: a write of a few records allocates almost nothing. */
 const FIRST_SLAB_BYTES = 2048;
 const SLAB_BYTES = 64 * 1024;
+/** Payloads up to this size are copied byte by byte. */
+const SMALL_COPY_BYTES = 128;
 
 export type LogRecord =
   | { kind: 'write'; room: string; epoch: string; lastSeq: number; replace: boolean; entries: HistoryEntry[] }
@@ -122,17 +124,21 @@ class BufferList {
     this.bytes += 4 + n;
   }
 
-  raw(b: Buffer): void {
-    if (b.length > INLINE_PAYLOAD_BYTES) {
+  /** `bytes[start, start + length)`: copied when small, else passed by reference (a view, or `bytes` itself when it is all of it). */
+  raw(bytes: Buffer, start: number, length: number): void {
+    if (length > INLINE_PAYLOAD_BYTES) {
       this.cut();
-      this.out.push(b);
+      this.out.push(start === 0 && length === bytes.length ? bytes : bytes.subarray(start, start + length));
     } else {
-      this.room(b.length);
-      // The typed array's own copy: Buffer#copy's argument handling costs more than copying a small payload.
-      this.slab.set(b, this.at);
-      this.at += b.length;
+      this.room(length);
+      const slab = this.slab;
+      const at = this.at;
+      // Byte by byte below a cache line or so: a view to copy from (subarray, or Buffer#copy's own) costs more than the loop.
+      if (length <= SMALL_COPY_BYTES) for (let i = 0; i < length; i++) slab[at + i] = bytes[start + i]!;
+      else slab.set(bytes.subarray(start, start + length), at);
+      this.at += length;
     }
-    this.bytes += b.length;
+    this.bytes += length;
   }
 
   /** Where the open record's body length goes once its body is in (records do not nest). */
@@ -166,6 +172,15 @@ class BufferList {
 /** The records of `ops`, ready for one writev. */
 export function encodeOps(ops: readonly HistoryOp[]): Buffer[] {
   const list = new BufferList();
+  // Straight from where each message is kept (a ring's slab): no entry, no view per message.
+  const encodeMessage: MessageVisitor = (seq, opcode, ts, from, bytes, start, length) => {
+    list.f64(seq);
+    list.u8(opcode);
+    list.f64(ts);
+    list.text(from);
+    list.u32(length);
+    list.raw(bytes, start, length);
+  };
   for (const op of ops) {
     if (op.kind === 'drop') {
       list.beginRecord(Kind.Drop);
@@ -178,15 +193,8 @@ export function encodeOps(ops: readonly HistoryOp[]): Buffer[] {
     list.text(op.epoch);
     list.f64(op.lastSeq);
     list.u8(op.replace ? 1 : 0);
-    list.u32(op.entries.length);
-    for (const entry of op.entries) {
-      list.f64(entry.seq);
-      list.u8(entry.opcode);
-      list.f64(entry.ts);
-      list.text(entry.from);
-      list.u32(entry.payload.length);
-      list.raw(entry.payload);
-    }
+    list.u32(op.messages.length);
+    op.messages.forEach(encodeMessage);
     list.endRecord();
   }
   return list.done();

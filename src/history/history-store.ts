@@ -2,6 +2,7 @@
 // what it hands back at start, and the grouped writes the writer sends it.
 // Nothing here knows about rooms' members or sockets.
 
+import type { DataOpcode } from '../frames/opcodes';
 import type { HistoryEntry } from './room-log';
 
 /** One room's history as the store had it. */
@@ -19,14 +20,54 @@ export interface StoredHistory {
   clean: boolean;
 }
 
+/** One message of a run, as it is kept: its payload is `bytes[start, start + length)`, to be copied or written now, not kept. */
+export type MessageVisitor = (seq: number, opcode: DataOpcode, ts: number, from: string, bytes: Buffer, start: number, length: number) => void;
+
+/**
+ * A room's consecutive messages, read where they are kept (a log's ring), with no
+ * object made per message: the grouped write every 50 ms and each compaction
+ * encode them straight from there. A run read from a ring holds only until the
+ * relay appends again, so a store reads it before its first await.
+ */
+export interface MessageRun {
+  readonly length: number;
+  /** The first message's seq (0 when the run is empty). */
+  readonly firstSeq: number;
+  /** Each message, oldest first. */
+  forEach(visit: MessageVisitor): void;
+  /** The messages as entries (a store that keeps rows, a test). */
+  entries(): HistoryEntry[];
+}
+
+/** Entries already made (loaded, or built by a test) as a run. */
+export function runOf(entries: readonly HistoryEntry[]): MessageRun {
+  return {
+    length: entries.length,
+    firstSeq: entries[0]?.seq ?? 0,
+    forEach: (visit) => {
+      for (const e of entries) visit(e.seq, e.opcode, e.ts, e.from, e.payload, 0, e.payload.length);
+    },
+    entries: () => [...entries],
+  };
+}
+
 /**
  * Writes for one room, in order. `replace`: forget what the store holds for the
  * room (another epoch, or a gap the store can no longer fill) and keep exactly
- * `entries`; otherwise `entries` follow on from the store's last seq.
+ * `messages`; otherwise `messages` follow on from the store's last seq.
  */
 export type HistoryOp =
-  | { kind: 'write'; room: string; epoch: string; lastSeq: number; replace: boolean; entries: HistoryEntry[] }
+  | WriteOp
   | { kind: 'drop'; room: string };
+
+export interface WriteOp {
+  kind: 'write';
+  room: string;
+  epoch: string;
+  lastSeq: number;
+  replace: boolean;
+  messages: MessageRun;
+}
 
 export interface HistoryStore {
   readonly kind: 'file' | 'mariadb';
@@ -39,7 +80,7 @@ export interface HistoryStore {
   /** An append-only backend that has grown well past what it holds asks to be rewritten... */
   needsCompaction?(): boolean;
   /** ...from this snapshot of every room's history (which then is all the store holds), read room by room as it writes. */
-  compact?(snapshot: Iterable<StoredHistory>): Promise<void>;
+  compact?(snapshot: Iterable<WriteOp>): Promise<void>;
   /** After a final write that succeeded: the next load may keep the epochs. */
   markClean(): Promise<void>;
   close(): Promise<void>;

@@ -65,11 +65,13 @@ export class MariadbHistoryStore implements HistoryStore {
   }
 
   async write(ops: readonly HistoryOp[]): Promise<void> {
+    // Rows made before the first await: a run read from a ring holds only until the relay appends again.
+    const entries = ops.map((op) => (op.kind === 'write' ? op.messages.entries() : []));
     const conn = await this.pool.getConnection();
     try {
       await conn.beginTransaction();
       try {
-        for (const op of ops) {
+        for (const [i, op] of ops.entries()) {
           if (op.kind === 'drop') {
             await conn.query('DELETE FROM history_messages WHERE room_key = ?', [op.room]);
             await conn.query('DELETE FROM history_rooms WHERE room_key = ?', [op.room]);
@@ -80,7 +82,8 @@ export class MariadbHistoryStore implements HistoryStore {
             [op.room, op.epoch, op.lastSeq],
           );
           if (op.replace) await conn.query('DELETE FROM history_messages WHERE room_key = ?', [op.room]);
-          for (let i = 0; i < op.entries.length; i += ROWS_PER_INSERT) await this.insert(conn, op.room, op.epoch, op.entries.slice(i, i + ROWS_PER_INSERT));
+          const rows = entries[i]!;
+          for (let at = 0; at < rows.length; at += ROWS_PER_INSERT) await this.insert(conn, op.room, op.epoch, rows.slice(at, at + ROWS_PER_INSERT));
           if (this.limits.size > 0 && op.lastSeq > this.limits.size) {
             await conn.query('DELETE FROM history_messages WHERE room_key = ? AND seq <= ?', [op.room, op.lastSeq - this.limits.size]);
           }

@@ -3,6 +3,7 @@
 // in); the resume rule of CONTRACT.md ("History and resume") lives here.
 
 import type { DataOpcode } from '../frames/opcodes';
+import type { MessageRun, MessageVisitor } from './history-store';
 import { PayloadSlabs, type Slab, type SlabOwner } from './payload-slabs';
 
 export interface HistoryEntry {
@@ -51,12 +52,25 @@ export type Resume = { recovered: true; entries: HistoryEntry[] } | { recovered:
 
 /** Payloads up to this size are copied into the process's slabs; larger ones are kept as they are (few objects, no copy). */
 const SLAB_PAYLOAD_MAX = 4096;
-const NO_TIMES = new Float64Array(0);
-const NO_OPCODES = new Uint8Array(0);
-const NO_OFFSETS = new Int32Array(0);
-const NO_SENDERS: string[] = [];
-const NO_WHOLE: (Buffer | undefined)[] = [];
-const NO_SLABS: (Slab | undefined)[] = [];
+const NO_NUMBERS = new Float64Array(0);
+const NO_REFS: SlotRef[] = [];
+/**
+ * A slot's numbers, side by side in `numbers` (NUMBERS_PER_SLOT each): when the
+ * message was relayed, its process-wide arrival stamp, where its payload starts in
+ * its slab (-1: kept whole), and its length × 16 + opcode. Four doubles are half a
+ * cache line, so keeping a message touches one line of numbers and one of refs,
+ * not one per field (the rings of 500 rooms do not stay in cache).
+ */
+const TS = 0;
+const STAMP = 1;
+const START = 2;
+const LENGTH_OPCODE = 3;
+const NUMBERS_PER_SLOT = 4;
+/** A slot's references, side by side in `refs`: the sender's name, then the payload's slab (or the payload, kept whole). */
+const SENDER = 0;
+const HOLDER = 1;
+const REFS_PER_SLOT = 2;
+type SlotRef = string | Slab | Buffer | undefined;
 /** Arrival order of kept messages across every room of the process (ties of time in the eviction order). */
 let lastStamp = 0;
 
@@ -75,15 +89,8 @@ export class RoomLog implements SlabOwner {
   private count = 0;
   // Shared empty arrays until the first message (grow() replaces them before anything is written):
   // a room that never hears a message costs no arrays of its own.
-  private times = NO_TIMES;
-  private stamps = NO_TIMES;
-  private opcodes: Uint8Array = NO_OPCODES;
-  private senders: string[] = NO_SENDERS;
-  /** Where a payload starts in its slab (`slabs`), or -1 when it is kept whole in `whole`. */
-  private starts = NO_OFFSETS;
-  private lengths = NO_OFFSETS;
-  private slabs: (Slab | undefined)[] = NO_SLABS;
-  private whole: (Buffer | undefined)[] = NO_WHOLE;
+  private numbers = NO_NUMBERS;
+  private refs = NO_REFS;
 
   constructor(
     /** Names one unbroken history: a (epoch, seq) pair never names two messages. */
@@ -140,10 +147,16 @@ export class RoomLog implements SlabOwner {
     return this.slice(0);
   }
 
-  /** The kept messages after `seq`, oldest first: what a write owes when the store has up to `seq`. */
-  after(seq: number, now: number): HistoryEntry[] {
+  /** The kept messages after `seq`, read in the ring (history-store.ts, MessageRun): what a write owes when the store has up to `seq`. */
+  runAfter(seq: number, now: number): MessageRun {
     this.expire(now);
-    return this.slice(Math.max(0, seq + 1 - this.oldest()));
+    return this.run(Math.max(0, seq + 1 - this.oldest()));
+  }
+
+  /** Everything kept at `now`, read in the ring: what a write that replaces, or a compaction, holds of this room. */
+  keptRun(now: number): MessageRun {
+    this.expire(now);
+    return this.run(0);
   }
 
   /** The latest `n` kept messages, oldest first. */
@@ -172,12 +185,12 @@ export class RoomLog implements SlabOwner {
 
   /** When the oldest kept message was relayed (only meaningful while one is kept). */
   get oldestTs(): number {
-    return this.count === 0 ? 0 : this.times[this.head]!;
+    return this.count === 0 ? 0 : this.numbers[this.head * NUMBERS_PER_SLOT + TS]!;
   }
 
   /** The oldest kept message's process-wide arrival stamp, or -1 when nothing is kept. */
   get oldestStamp(): number {
-    return this.count === 0 ? -1 : this.stamps[this.head]!;
+    return this.count === 0 ? -1 : this.numbers[this.head * NUMBERS_PER_SLOT + STAMP]!;
   }
 
   /** Drops the kept messages up to `seq` (the process-wide memory bound evicting the oldest). */
@@ -201,15 +214,49 @@ export class RoomLog implements SlabOwner {
     return at < this.capacity ? at : at - this.capacity;
   }
 
+  /** Kept messages `from`..the newest, as they are now; reading it after the ring moved is a bug, and throws. */
+  private run(from: number): MessageRun {
+    const firstSeq = this.oldest() + from;
+    const length = this.count - from;
+    const read = (): number => {
+      if (this.oldest() > firstSeq || this.last < firstSeq + length - 1) throw new Error('a history run was read after its ring moved on');
+      return firstSeq - this.oldest();
+    };
+    return {
+      length,
+      firstSeq: length > 0 ? firstSeq : 0,
+      forEach: (visit) => this.visit(read(), length, visit),
+      entries: () => this.slice(read(), length),
+    };
+  }
+
+  /** Visits `length` kept messages from the `from`-th, where they are kept. */
+  private visit(from: number, length: number, visit: MessageVisitor): void {
+    const numbers = this.numbers;
+    const refs = this.refs;
+    for (let i = from; i < from + length; i++) {
+      const at = this.slot(i);
+      const n = at * NUMBERS_PER_SLOT;
+      const start = numbers[n + START]!;
+      const lengthOpcode = numbers[n + LENGTH_OPCODE]!;
+      const holder = refs[at * REFS_PER_SLOT + HOLDER];
+      const bytes = start >= 0 ? (holder as Slab).bytes : (holder as Buffer);
+      visit(this.oldest() + i, (lengthOpcode % 16) as DataOpcode, numbers[n + TS]!, refs[at * REFS_PER_SLOT + SENDER] as string, bytes, start >= 0 ? start : 0, Math.floor(lengthOpcode / 16));
+    }
+  }
+
   /** Entries `from`..the newest, made now. */
-  private slice(from: number): HistoryEntry[] {
+  private slice(from: number, length = this.count - from): HistoryEntry[] {
     const out: HistoryEntry[] = [];
     const first = this.oldest();
-    for (let i = from; i < this.count; i++) {
-      const at = this.slot(i);
-      const start = this.starts[at]!;
-      const payload = start >= 0 ? this.slabs[at]!.bytes.subarray(start, start + this.lengths[at]!) : this.whole[at]!;
-      out.push({ seq: first + i, opcode: this.opcodes[at] as DataOpcode, from: this.senders[at]!, ts: this.times[at]!, payload });
+    for (let i = from; i < from + length; i++) {
+      const n = this.slot(i) * NUMBERS_PER_SLOT;
+      const r = this.slot(i) * REFS_PER_SLOT;
+      const start = this.numbers[n + START]!;
+      const lengthOpcode = this.numbers[n + LENGTH_OPCODE]!;
+      const length = Math.floor(lengthOpcode / 16);
+      const payload = start >= 0 ? (this.refs[r + HOLDER] as Slab).bytes.subarray(start, start + length) : (this.refs[r + HOLDER] as Buffer);
+      out.push({ seq: first + i, opcode: (lengthOpcode % 16) as DataOpcode, from: this.refs[r + SENDER] as string, ts: this.numbers[n + TS]!, payload });
     }
     return out;
   }
@@ -218,52 +265,37 @@ export class RoomLog implements SlabOwner {
   private keep(seq: number, opcode: DataOpcode, from: string, payload: Buffer, ts: number): void {
     if (this.count === this.capacity) this.grow();
     const at = this.slot(this.count);
-    this.times[at] = ts;
-    this.stamps[at] = ++lastStamp;
-    this.opcodes[at] = opcode;
-    this.senders[at] = from;
+    const n = at * NUMBERS_PER_SLOT;
+    const r = at * REFS_PER_SLOT;
+    const numbers = this.numbers;
+    numbers[n + TS] = ts;
+    numbers[n + STAMP] = ++lastStamp;
+    numbers[n + LENGTH_OPCODE] = payload.length * 16 + opcode;
+    this.refs[r + SENDER] = from;
     if (payload.length > SLAB_PAYLOAD_MAX) {
-      this.starts[at] = -1;
-      this.whole[at] = ownable(payload);
+      numbers[n + START] = -1;
+      this.refs[r + HOLDER] = ownable(payload);
     } else {
       const slab = this.payloadSlabs.put(payload, this, seq);
-      this.starts[at] = slab.end - payload.length;
-      this.slabs[at] = slab;
+      numbers[n + START] = slab.end - payload.length;
+      this.refs[r + HOLDER] = slab;
     }
-    this.lengths[at] = payload.length;
     this.count++;
     this.account(payload.length, from, 1);
   }
 
   private grow(): void {
     const capacity = Math.min(Math.max(this.limits.size, 1), Math.max(8, this.capacity * 2));
-    const times = new Float64Array(capacity);
-    const stamps = new Float64Array(capacity);
-    const opcodes = new Uint8Array(capacity);
-    const starts = new Int32Array(capacity);
-    const lengths = new Int32Array(capacity);
-    const senders: string[] = new Array<string>(capacity);
-    const whole: (Buffer | undefined)[] = new Array<Buffer | undefined>(capacity);
-    const slabs: (Slab | undefined)[] = new Array<Slab | undefined>(capacity);
+    const numbers = new Float64Array(capacity * NUMBERS_PER_SLOT);
+    const refs: SlotRef[] = new Array<SlotRef>(capacity * REFS_PER_SLOT);
     for (let i = 0; i < this.count; i++) {
       const at = this.slot(i);
-      times[i] = this.times[at]!;
-      stamps[i] = this.stamps[at]!;
-      opcodes[i] = this.opcodes[at]!;
-      starts[i] = this.starts[at]!;
-      lengths[i] = this.lengths[at]!;
-      senders[i] = this.senders[at]!;
-      whole[i] = this.whole[at];
-      slabs[i] = this.slabs[at];
+      numbers.set(this.numbers.subarray(at * NUMBERS_PER_SLOT, (at + 1) * NUMBERS_PER_SLOT), i * NUMBERS_PER_SLOT);
+      refs[i * REFS_PER_SLOT + SENDER] = this.refs[at * REFS_PER_SLOT + SENDER];
+      refs[i * REFS_PER_SLOT + HOLDER] = this.refs[at * REFS_PER_SLOT + HOLDER];
     }
-    this.times = times;
-    this.stamps = stamps;
-    this.opcodes = opcodes;
-    this.starts = starts;
-    this.lengths = lengths;
-    this.senders = senders;
-    this.whole = whole;
-    this.slabs = slabs;
+    this.numbers = numbers;
+    this.refs = refs;
     this.capacity = capacity;
     this.head = 0;
   }
@@ -272,33 +304,33 @@ export class RoomLog implements SlabOwner {
   evacuate(slab: Slab, seq: number): void {
     const i = seq - this.oldest();
     if (i < 0 || i >= this.count) return;
-    const at = this.slot(i);
-    if (this.slabs[at] !== slab) return;
-    const start = this.starts[at]!;
-    const length = this.lengths[at]!;
+    const n = this.slot(i) * NUMBERS_PER_SLOT;
+    const r = this.slot(i) * REFS_PER_SLOT;
+    if (this.refs[r + HOLDER] !== slab) return;
+    const start = this.numbers[n + START]!;
+    const length = Math.floor(this.numbers[n + LENGTH_OPCODE]! / 16);
     const to = this.payloadSlabs.put(slab.bytes.subarray(start, start + length), this, seq);
-    this.starts[at] = to.end - length;
-    this.slabs[at] = to;
+    this.numbers[n + START] = to.end - length;
+    this.refs[r + HOLDER] = to;
     this.payloadSlabs.free(slab, length);
   }
 
   private expire(now: number): void {
     const cutoff = now - this.limits.ttlMs;
     let drop = 0;
-    while (drop < this.count && this.times[this.slot(drop)]! < cutoff) drop++;
+    while (drop < this.count && this.numbers[this.slot(drop) * NUMBERS_PER_SLOT + TS]! < cutoff) drop++;
     this.dropOldest(drop);
   }
 
   private dropOldest(n: number): void {
     for (let i = 0; i < n && this.count > 0; i++) {
       const at = this.head;
-      this.account(this.lengths[at]!, this.senders[at]!, -1);
-      const slab = this.slabs[at];
-      if (slab !== undefined) {
-        this.payloadSlabs.free(slab, this.lengths[at]!);
-        this.slabs[at] = undefined;
-      }
-      this.whole[at] = undefined; // a large payload is freed now
+      const r = at * REFS_PER_SLOT;
+      const length = Math.floor(this.numbers[at * NUMBERS_PER_SLOT + LENGTH_OPCODE]! / 16);
+      this.account(length, this.refs[r + SENDER] as string, -1);
+      if (this.numbers[at * NUMBERS_PER_SLOT + START]! >= 0) this.payloadSlabs.free(this.refs[r + HOLDER] as Slab, length);
+      // The slab or a large payload is let go now.
+      this.refs[r + HOLDER] = undefined;
       this.head = at + 1 < this.capacity ? at + 1 : 0;
       this.count--;
     }

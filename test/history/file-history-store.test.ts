@@ -11,6 +11,7 @@ import * as assert from 'uvu/assert';
 import { Opcode } from '../../src/frames/opcodes';
 import { FileHistoryStore } from '../../src/history/file-history-store';
 import { MAGIC, encodeMark, encodeOps } from '../../src/history/history-log-records';
+import { runOf } from '../../src/history/history-store';
 import type { HistoryEntry } from '../../src/history/room-log';
 
 const dirs: string[] = [];
@@ -32,7 +33,7 @@ async function logOfOneMessage(): Promise<{ dir: string; path: string; whole: nu
   const dir = fresh();
   const store = new FileHistoryStore(dir, limits);
   await store.load(NOW);
-  await store.write([{ kind: 'write', room: 'r', epoch: 'E', lastSeq: 1, replace: true, entries: [entry(1, 'one')] }]);
+  await store.write([{ kind: 'write', room: 'r', epoch: 'E', lastSeq: 1, replace: true, messages: runOf([entry(1, 'one')]) }]);
   await store.close();
   const path = join(dir, 'history.log');
   return { dir, path, whole: statSync(path).size };
@@ -43,7 +44,7 @@ test('payloads of any bytes come back exactly, a JSON look-alike in a message is
   const store = new FileHistoryStore(dir, limits);
   assert.equal(await store.load(NOW), []);
   const tricky = [entry(1, '{"d":"r"}\n{"clean":1}\n'), entry(2, Buffer.from([0, 10, 255, 10]), Opcode.Binary), entry(3, '')];
-  await store.write([{ kind: 'write', room: 'r', epoch: 'E', lastSeq: 3, replace: true, entries: tricky }]);
+  await store.write([{ kind: 'write', room: 'r', epoch: 'E', lastSeq: 3, replace: true, messages: runOf(tricky) }]);
   await store.markClean();
   await store.close();
   const [back] = await new FileHistoryStore(dir, limits).load(NOW);
@@ -54,14 +55,14 @@ test('payloads of any bytes come back exactly, a JSON look-alike in a message is
 test('a record torn by a crash is cut at load; what is appended afterwards is read', async () => {
   const { dir, path, whole } = await logOfOneMessage();
   // The next record as a crash may leave it: only its first bytes reached the disk.
-  const next = Buffer.concat(encodeOps([{ kind: 'write', room: 'r', epoch: 'E', lastSeq: 2, replace: false, entries: [entry(2, 'two')] }]));
+  const next = Buffer.concat(encodeOps([{ kind: 'write', room: 'r', epoch: 'E', lastSeq: 2, replace: false, messages: runOf([entry(2, 'two')]) }]));
   appendFileSync(path, next.subarray(0, next.length - 3));
   const again = new FileHistoryStore(dir, limits);
   const [loaded] = await again.load(NOW);
   assert.equal(loaded!.entries.map((e) => e.payload.toString()), ['one']);
   assert.is(loaded!.clean, false);
   assert.is(statSync(path).size, whole + encodeMark('open').length, 'cut at the last whole record, then the open mark');
-  await again.write([{ kind: 'write', room: 'r', epoch: 'E', lastSeq: 2, replace: false, entries: [entry(2, 'two')] }]);
+  await again.write([{ kind: 'write', room: 'r', epoch: 'E', lastSeq: 2, replace: false, messages: runOf([entry(2, 'two')]) }]);
   await again.close();
   const [third] = await new FileHistoryStore(dir, limits).load(NOW);
   assert.equal(third!.entries.map((e) => e.payload.toString()), ['one', 'two']);
@@ -73,7 +74,7 @@ test('a tail of zeros or a record whose length disagrees with its body is cut, n
   assert.equal((await new FileHistoryStore(dir, limits).load(NOW)).map((h) => h.entries.length), [1]);
   assert.is(statSync(path).size, whole + encodeMark('open').length, 'zeros cut');
   // A whole-looking record (kind, length, END) whose entry claims more payload than the body holds.
-  const lying = Buffer.concat(encodeOps([{ kind: 'write', room: 'r', epoch: 'E', lastSeq: 2, replace: false, entries: [entry(2, 'two')] }]));
+  const lying = Buffer.concat(encodeOps([{ kind: 'write', room: 'r', epoch: 'E', lastSeq: 2, replace: false, messages: runOf([entry(2, 'two')]) }]));
   const payloadLengthAt = lying.length - 1 - 3 - 4;
   lying.writeUInt32LE(1000, payloadLengthAt);
   appendFileSync(path, lying);
@@ -90,7 +91,7 @@ test('a log in the JSON-lines format of earlier versions keeps its history and i
   const loaded = await store.load(NOW);
   assert.equal(loaded.map((h) => [h.room, h.epoch, h.lastSeq, h.clean, h.entries.map((e) => e.payload.toString())]), [['r', 'E', 2, true, ['one\n{"d":"r"}', 'two']]]);
   assert.ok(readFileSync(path).subarray(0, MAGIC.length).equals(MAGIC), 'rewritten in the current format');
-  await store.write([{ kind: 'write', room: 'r', epoch: 'E', lastSeq: 3, replace: false, entries: [entry(3, 'three')] }]);
+  await store.write([{ kind: 'write', room: 'r', epoch: 'E', lastSeq: 3, replace: false, messages: runOf([entry(3, 'three')]) }]);
   await store.close();
   const [back] = await new FileHistoryStore(dir, limits).load(NOW);
   assert.equal([back!.epoch, back!.clean, back!.entries.map((e) => e.payload.toString())], ['E', false, ['one\n{"d":"r"}', 'two', 'three']], 'not clean: the rewrite began a run');
@@ -100,10 +101,10 @@ test('compaction: the log holds exactly the snapshot; drops and old epochs are g
   const dir = fresh();
   const store = new FileHistoryStore(dir, limits, 100);
   await store.load(NOW);
-  await store.write([{ kind: 'write', room: 'dropped-room', epoch: 'E1', lastSeq: 2, replace: true, entries: [entry(1, 'a1'), entry(2, 'a2')] }]);
-  await store.write([{ kind: 'drop', room: 'dropped-room' }, { kind: 'write', room: 'b', epoch: 'E2', lastSeq: 1, replace: true, entries: [entry(1, 'b1')] }]);
+  await store.write([{ kind: 'write', room: 'dropped-room', epoch: 'E1', lastSeq: 2, replace: true, messages: runOf([entry(1, 'a1'), entry(2, 'a2')]) }]);
+  await store.write([{ kind: 'drop', room: 'dropped-room' }, { kind: 'write', room: 'b', epoch: 'E2', lastSeq: 1, replace: true, messages: runOf([entry(1, 'b1')]) }]);
   assert.ok(store.needsCompaction());
-  await store.compact([{ room: 'b', epoch: 'E2', lastSeq: 1, entries: [entry(1, 'b1')], clean: false }]);
+  await store.compact([{ kind: 'write', room: 'b', epoch: 'E2', lastSeq: 1, replace: true, messages: runOf([entry(1, 'b1')]) }]);
   assert.not.ok(store.needsCompaction());
   await store.close();
   const text = readFileSync(join(dir, 'history.log'), 'latin1');

@@ -7,15 +7,17 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { MAGIC, encodeMark, encodeOps, readLog } from '../../src/history/history-log-records';
-import type { HistoryOp } from '../../src/history/history-store';
+import { runOf, type HistoryOp } from '../../src/history/history-store';
 
 const entryArb = fc.record({
   seq: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
   opcode: fc.constantFrom(1 as const, 2 as const),
   from: fc.string({ minLength: 1, maxLength: 64, unit: 'grapheme' }),
   ts: fc.integer({ min: 0, max: 4_000_000_000_000 }),
-  // Sizes on both sides of the by-reference threshold (2 KiB).
-  payload: fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.uint8Array({ minLength: 2040, maxLength: 2100 })).map((bytes) => Buffer.from(bytes)),
+  // Sizes on both sides of the byte-by-byte copy (128 B) and of the by-reference threshold (2 KiB).
+  payload: fc
+    .oneof(fc.uint8Array({ maxLength: 64 }), fc.uint8Array({ minLength: 120, maxLength: 136 }), fc.uint8Array({ minLength: 2040, maxLength: 2100 }))
+    .map((bytes) => Buffer.from(bytes)),
 });
 const opArb: fc.Arbitrary<HistoryOp> = fc.oneof(
   fc.record({
@@ -24,7 +26,7 @@ const opArb: fc.Arbitrary<HistoryOp> = fc.oneof(
     epoch: fc.string({ minLength: 1, maxLength: 16 }),
     lastSeq: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
     replace: fc.boolean(),
-    entries: fc.array(entryArb, { maxLength: 4 }),
+    messages: fc.array(entryArb, { maxLength: 4 }).map(runOf),
   }),
   fc.record({ kind: fc.constant('drop' as const), room: fc.string({ minLength: 1, maxLength: 40 }) }),
 );
@@ -33,7 +35,7 @@ const opArb: fc.Arbitrary<HistoryOp> = fc.oneof(
 const recordsOf = (ops: HistoryOp[]): Buffer[] => ops.map((op) => Buffer.concat(encodeOps([op])));
 
 const plain = (op: HistoryOp) =>
-  op.kind === 'drop' ? { ...op } : { ...op, entries: op.entries.map((e) => ({ ...e, payload: [...e.payload] })) };
+  op.kind === 'drop' ? { ...op } : { kind: op.kind, room: op.room, epoch: op.epoch, lastSeq: op.lastSeq, replace: op.replace, entries: op.messages.entries().map((e) => ({ ...e, payload: [...e.payload] })) };
 const plainRecord = (r: ReturnType<typeof readLog>['records'][number]) =>
   r.kind === 'write' ? { ...r, entries: r.entries.map((e) => ({ ...e, payload: [...e.payload] })) } : r;
 
@@ -58,7 +60,7 @@ test('strings read back exactly on both sides of the ASCII copy: all ASCII, non-
     epoch: 'E0123456789abcde',
     lastSeq: i + 1,
     replace: false,
-    entries: [{ seq: i + 1, opcode: 1, from: name, ts: 5, payload: Buffer.from('hi') }],
+    messages: runOf([{ seq: i + 1, opcode: 1, from: name, ts: 5, payload: Buffer.from('hi') }]),
   }));
   const { records } = readLog(Buffer.concat([MAGIC, ...encodeOps(ops)]));
   const back = records.map((r) => (r.kind === 'write' ? [r.room, r.entries[0]!.from] : []));

@@ -12,7 +12,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Opcode } from '../../src/frames/opcodes';
 import { FileHistoryStore } from '../../src/history/file-history-store';
-import type { HistoryOp, HistoryStore, StoredHistory } from '../../src/history/history-store';
+import type { HistoryOp, HistoryStore, StoredHistory, WriteOp } from '../../src/history/history-store';
 import { HistoryWriter } from '../../src/history/history-writer';
 import { RoomHistory } from '../../src/history/room-history';
 
@@ -60,7 +60,7 @@ class FlakyStore implements HistoryStore {
   needsCompaction(): boolean {
     return this.compactNext || this.inner.needsCompaction();
   }
-  compact(snapshot: Iterable<StoredHistory>): Promise<void> {
+  compact(snapshot: Iterable<WriteOp>): Promise<void> {
     this.compactNext = false;
     return this.faulty(() => this.inner.compact(snapshot));
   }
@@ -87,12 +87,13 @@ interface Run {
 }
 
 /** `compactAfter`: bytes appended before the log asks to be rewritten (tiny: nearly every write is a compaction; huge: never). */
-async function boot(dir: string, size: number, live: Set<string>, compactAfter = 300): Promise<Run> {
+async function boot(dir: string, size: number, live: Set<string>, compactAfter = 300, sliceMessages = 2): Promise<Run> {
   const history = new RoomHistory({ size, ttlMs: 86_400_000 });
   // Tiny compaction threshold: the property covers rewrites of the log too. No timer flushes: the test decides.
   const store = new FlakyStore(new FileHistoryStore(dir, { size, ttlMs: 86_400_000 }, compactAfter));
   // Retries are the test's to make (flush, stop): the backoff's timer must not write behind its back.
-  const writer = new HistoryWriter(store, history, { flushDelayMs: 1e9, pruneEveryMs: 1e9, backoff: { minMs: 1e9, maxMs: 1e9 } });
+  // Tiny slices: a grouped write is a store write per room, so an injected failure can land between rooms of one flush.
+  const writer = new HistoryWriter(store, history, { flushDelayMs: 1e9, pruneEveryMs: 1e9, backoff: { minMs: 1e9, maxMs: 1e9 }, sliceMessages });
   await writer.open((room) => live.has(room));
   return { history, writer, store };
 }
@@ -217,5 +218,44 @@ for (const kind of ['write', 'compaction'] as const) {
     }
   });
 }
+
+test('a grouped write in slices that fails in the middle: rooms before it stay written, it and the rest are owed, none lost or doubled', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rooms-history-'));
+  try {
+    const rooms = ['a', 'b', 'c'];
+    const live = new Set(rooms);
+    let run = await boot(dir, 10, live, 1e9, 1);
+    const say = (room: string, from: number, to: number) => {
+      for (let i = from; i <= to; i++) run.history.append(room, Opcode.Text, 'ada', Buffer.from(`${room}${i}`), Date.now());
+    };
+    for (const room of rooms) say(room, 1, 3);
+    assert.ok(await run.writer.flush());
+    for (const room of rooms) say(room, 4, 5);
+    // One store write per room: the first lands, the second fails after landing, the third is never tried.
+    const writes: string[][] = [];
+    const write = run.store.write.bind(run.store);
+    let calls = 0;
+    run.store.write = (ops) => {
+      writes.push(ops.map((op) => (op.kind === 'write' ? `${op.room}${op.replace ? ' replace' : ''} ${op.messages.firstSeq}..${op.lastSeq}` : `drop ${op.room}`)));
+      if (++calls === 2) run.store.failNext = 'after';
+      return write(ops);
+    };
+    assert.not.ok(await run.writer.flush(), 'reported failed');
+    assert.equal(writes, [['a 4..5'], ['b 4..5']]);
+    assert.equal(run.writer.health().pendingRooms, 2, 'b (unknown what landed) and c (not tried) are owed');
+    say('a', 6, 6);
+    writes.length = 0;
+    assert.ok(await run.writer.flush());
+    assert.equal(writes.flat().sort(), ['a 6..6', 'b replace 1..5', 'c 4..5'], 'b is written whole; a goes on; c from where it stood');
+    const before = snapshotOf(run);
+    assert.ok(await run.writer.close());
+    run = await boot(dir, 10, live, 1e9, 1);
+    assert.equal(snapshotOf(run), before);
+    assert.equal(run.history.of('b').kept(Date.now()).map((e) => e.payload.toString()), ['b1', 'b2', 'b3', 'b4', 'b5']);
+    await run.writer.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 test.run();

@@ -6,6 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { Opcode } from '../../src/frames/opcodes';
+import { runOf } from '../../src/history/history-store';
 import { MariadbHistoryStore } from '../../src/history/mariadb-history-store';
 import type { HistoryEntry } from '../../src/history/room-log';
 import { applySchema, parseSchema, SCHEMA_FILE } from '../../src/persistence/schema';
@@ -30,8 +31,8 @@ const entry = (seq: number, ts = NOW, text = `m${seq}`): HistoryEntry => ({ seq,
 const texts = (entries: readonly HistoryEntry[]) => entries.map((e) => e.payload.toString());
 
 test('grouped writes come back in order, pruned to HISTORY_SIZE; not clean until marked', async () => {
-  await store.write([{ kind: 'write', room: 'r', epoch: 'E1', lastSeq: 2, replace: true, entries: [entry(1), entry(2)] }]);
-  await store.write([{ kind: 'write', room: 'r', epoch: 'E1', lastSeq: 5, replace: false, entries: [entry(3), entry(4), entry(5)] }]);
+  await store.write([{ kind: 'write', room: 'r', epoch: 'E1', lastSeq: 2, replace: true, messages: runOf([entry(1), entry(2)]) }]);
+  await store.write([{ kind: 'write', room: 'r', epoch: 'E1', lastSeq: 5, replace: false, messages: runOf([entry(3), entry(4), entry(5)]) }]);
   const rows = await db.query<{ seq: number }[]>('SELECT seq FROM history_messages WHERE room_key = ? ORDER BY seq', ['r']);
   assert.equal(rows.map((r) => Number(r.seq)), [3, 4, 5], 'surplus deleted as written');
   let loaded = await store.load(NOW);
@@ -44,7 +45,7 @@ test('grouped writes come back in order, pruned to HISTORY_SIZE; not clean until
 });
 
 test('a replace under a new epoch: rows of the old epoch are gone and never read as the new one', async () => {
-  await store.write([{ kind: 'write', room: 'r', epoch: 'E2', lastSeq: 1, replace: true, entries: [entry(1, NOW, 'new one')] }]);
+  await store.write([{ kind: 'write', room: 'r', epoch: 'E2', lastSeq: 1, replace: true, messages: runOf([entry(1, NOW, 'new one')]) }]);
   const loaded = await store.load(NOW);
   assert.equal(loaded.map((h) => [h.epoch, h.lastSeq, texts(h.entries)]), [['E2', 1, ['new one']]]);
   // A stray row of another epoch (a replace that never landed) is not read back.
@@ -53,7 +54,7 @@ test('a replace under a new epoch: rows of the old epoch are gone and never read
 });
 
 test('expired messages are pruned in batches and not loaded; a drop deletes the room', async () => {
-  await store.write([{ kind: 'write', room: 'old', epoch: 'E', lastSeq: 2, replace: true, entries: [entry(1, NOW - 2 * TTL), entry(2, NOW)] }]);
+  await store.write([{ kind: 'write', room: 'old', epoch: 'E', lastSeq: 2, replace: true, messages: runOf([entry(1, NOW - 2 * TTL), entry(2, NOW)]) }]);
   assert.equal(texts((await store.load(NOW)).find((h) => h.room === 'old')!.entries), ['m2']);
   assert.is(await store.prune(NOW), false, 'one small batch was enough');
   const left = await db.query<{ seq: number }[]>("SELECT seq FROM history_messages WHERE room_key = 'old'");
@@ -68,8 +69,8 @@ test('a failed group leaves nothing half-written (one transaction)', async () =>
   let failed = false;
   try {
     await store.write([
-      { kind: 'write', room: 'tx', epoch: 'E', lastSeq: 1, replace: true, entries: [entry(1)] },
-      { kind: 'write', room: 'tx2', epoch: 'E', lastSeq: 2, replace: true, entries: [tooLongSender] },
+      { kind: 'write', room: 'tx', epoch: 'E', lastSeq: 1, replace: true, messages: runOf([entry(1)]) },
+      { kind: 'write', room: 'tx2', epoch: 'E', lastSeq: 2, replace: true, messages: runOf([tooLongSender]) },
     ]);
   } catch {
     failed = true;

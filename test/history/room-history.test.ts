@@ -1,11 +1,14 @@
-// The pure parts of history: the resume rule of one room's log, and the
-// process-wide memory bound (HISTORY_MAX_BYTES) that drops the oldest kept
-// messages of any room first and keeps its accounting exact.
+// The pure parts of history: the resume rule of one room's log, the runs a
+// write reads from its ring, and the process-wide memory bound
+// (HISTORY_MAX_BYTES) that drops the oldest kept messages of any room first and
+// keeps its accounting exact.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { Opcode } from '../../src/frames/opcodes';
+import { MAGIC, encodeOps, readLog } from '../../src/history/history-log-records';
+import { runOf, type MessageRun } from '../../src/history/history-store';
 import { RoomHistory } from '../../src/history/room-history';
 import { entryBytes, RoomLog } from '../../src/history/room-log';
 
@@ -156,4 +159,29 @@ test('property: the bound evicts exactly what a single oldest-first queue of eve
   );
 });
 
+
+test("a ring's runs: the store's records made straight from the ring are those of its entries, and a run read after the ring moved throws", () => {
+  const log = new RoomLog('E', 0, [], { size: 8, ttlMs: 1e9 });
+  // Sizes around the encoder's byte-by-byte copy (128), its by-reference threshold (2 KiB) and the ring's slabs (4 KiB).
+  const sizes = [0, 1, 64, 128, 129, 2048, 2049, 4096, 4097, 70_000];
+  sizes.forEach((size, i) => log.append(i % 2 === 0 ? Opcode.Text : Opcode.Binary, `from-${i}`, Buffer.alloc(size, 0x41 + i), 1000 + i));
+  const whole = log.keptRun(2000);
+  assert.equal([whole.firstSeq, whole.length], [3, 8]);
+  const asEntries = (ops: Parameters<typeof encodeOps>[0]) => readLog(Buffer.concat([MAGIC, ...encodeOps(ops)])).records;
+  const op = (messages: MessageRun) => ({ kind: 'write' as const, room: 'r', epoch: 'E', lastSeq: 10, replace: true, messages });
+  const fromRing = asEntries([op(whole)]);
+  assert.equal(fromRing, asEntries([op(runOf(log.kept(2000)))]));
+  const first = fromRing[0];
+  assert.ok(first?.kind === 'write');
+  assert.equal(
+    first.entries.map((e) => [e.seq, e.opcode, e.from, e.ts, e.payload.length, e.payload.every((b) => b === 0x41 + e.seq - 1)]),
+    sizes.slice(2).map((size, k) => [k + 3, k % 2 === 0 ? Opcode.Text : Opcode.Binary, `from-${k + 2}`, 1002 + k, size, true]),
+  );
+  const after = log.runAfter(8, 2000);
+  assert.equal([after.firstSeq, after.entries().map((e) => e.seq)], [9, [9, 10]]);
+  assert.equal(log.runAfter(10, 2000).length, 0);
+  log.append(Opcode.Text, 'late', Buffer.from('x'), 3000);
+  assert.throws(() => whole.forEach(() => undefined), /ring moved on/, 'seq 3 was dropped for seq 11');
+  assert.equal(after.entries().map((e) => e.seq), [9, 10], 'a run still kept whole reads the same');
+});
 test.run();
