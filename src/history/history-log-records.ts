@@ -30,7 +30,7 @@ const INLINE_PAYLOAD_BYTES = 2048;
 /** The first slab is small (Node's pool serves it), later ones this size: a write of a few records allocates almost nothing. */
 const FIRST_SLAB_BYTES = 2048;
 const SLAB_BYTES = 64 * 1024;
-/** Payloads up to this size are copied byte by byte. */
+/** Payloads up to this size are copied four bytes at a time from their slab's DataView. */
 const SMALL_COPY_BYTES = 128;
 
 export type LogRecord =
@@ -59,23 +59,21 @@ function copyAscii(s: string, into: Buffer, at: number): boolean {
   return true;
 }
 
-const F64 = new Float64Array(1);
-const F64_BYTES = new Uint8Array(F64.buffer);
-/** Which scratch byte is the n-th little-endian one: the same on little-endian machines, reversed on others. */
-const F64_ORDER = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? [0, 1, 2, 3, 4, 5, 6, 7] : [7, 6, 5, 4, 3, 2, 1, 0];
-
-/** A u32 little-endian (lengths and counts, always in range), without Buffer#writeUInt32LE's checks. */
-function putU32(into: Buffer, at: number, v: number): void {
-  into[at] = v & 0xff;
-  into[at + 1] = (v >>> 8) & 0xff;
-  into[at + 2] = (v >>> 16) & 0xff;
-  into[at + 3] = v >>> 24;
+/** A DataView over all of `bytes`. */
+function viewOf(bytes: Buffer): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
 }
 
-/** Appends numbers, strings and buffers into as few buffers as it can. */
+/**
+ * Appends numbers, strings and buffers into as few buffers as it can. Numbers go
+ * through a DataView of the slab being filled (little-endian whatever the
+ * machine): V8 compiles its setters to plain stores, where Buffer#writeDoubleLE
+ * and friends check their arguments first.
+ */
 class BufferList {
   readonly out: Buffer[] = [];
   private slab = Buffer.allocUnsafe(FIRST_SLAB_BYTES);
+  private view = viewOf(this.slab);
   private start = 0;
   private at = 0;
   bytes = 0;
@@ -84,6 +82,7 @@ class BufferList {
     if (this.at + n <= this.slab.length) return;
     this.cut();
     this.slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, n));
+    this.view = viewOf(this.slab);
     this.start = this.at = 0;
   }
 
@@ -100,18 +99,14 @@ class BufferList {
 
   u32(v: number): void {
     this.room(4);
-    putU32(this.slab, this.at, v);
+    this.view.setUint32(this.at, v, true);
     this.at += 4;
     this.bytes += 4;
   }
 
   f64(v: number): void {
     this.room(8);
-    F64[0] = v;
-    // Byte by byte from the scratch double: Buffer#writeDoubleLE's checks cost more than the eight stores (room() is the check).
-    const slab = this.slab;
-    const at = this.at;
-    for (let i = 0; i < 8; i++) slab[at + i] = F64_BYTES[F64_ORDER[i]!]!;
+    this.view.setFloat64(this.at, v, true);
     this.at += 8;
     this.bytes += 8;
   }
@@ -119,30 +114,39 @@ class BufferList {
   text(s: string): void {
     this.room(4 + 3 * s.length);
     const n = s.length <= ASCII_COPY_MAX && copyAscii(s, this.slab, this.at + 4) ? s.length : this.slab.write(s, this.at + 4, 'utf8');
-    putU32(this.slab, this.at, n);
+    this.view.setUint32(this.at, n, true);
     this.at += 4 + n;
     this.bytes += 4 + n;
   }
 
-  /** `bytes[start, start + length)`: copied when small, else passed by reference (a view, or `bytes` itself when it is all of it). */
-  raw(bytes: Buffer, start: number, length: number): void {
+  /**
+   * `bytes[start, start + length)`: copied when small, else passed by reference (a
+   * view, or `bytes` itself when it is all of it). `from`, a DataView over `bytes`
+   * when the caller has one (a ring's slab), copies four bytes at a time.
+   */
+  raw(bytes: Buffer, from: DataView | null, start: number, length: number): void {
     if (length > INLINE_PAYLOAD_BYTES) {
       this.cut();
       this.out.push(start === 0 && length === bytes.length ? bytes : bytes.subarray(start, start + length));
     } else {
       this.room(length);
-      const slab = this.slab;
       const at = this.at;
-      // Byte by byte below a cache line or so: a view to copy from (subarray, or Buffer#copy's own) costs more than the loop.
-      if (length <= SMALL_COPY_BYTES) for (let i = 0; i < length; i++) slab[at + i] = bytes[start + i]!;
-      else slab.set(bytes.subarray(start, start + length), at);
+      if (from !== null && length <= SMALL_COPY_BYTES) {
+        // No view to make (subarray, or Buffer#copy's own): for a small payload that costs more than the copy.
+        const to = this.view;
+        let i = 0;
+        for (; i + 4 <= length; i += 4) to.setUint32(at + i, from.getUint32(start + i));
+        for (; i < length; i++) to.setUint8(at + i, from.getUint8(start + i));
+      } else {
+        this.slab.set(bytes.subarray(start, start + length), at);
+      }
       this.at += length;
     }
     this.bytes += length;
   }
 
   /** Where the open record's body length goes once its body is in (records do not nest). */
-  private lengthSlab: Buffer | null = null;
+  private lengthView: DataView | null = null;
   private lengthAt = 0;
   private bodyStart = 0;
 
@@ -150,7 +154,7 @@ class BufferList {
   beginRecord(kind: Kind): void {
     this.u8(kind);
     this.room(4);
-    this.lengthSlab = this.slab;
+    this.lengthView = this.view;
     this.lengthAt = this.at;
     this.at += 4;
     this.bytes += 4;
@@ -158,8 +162,8 @@ class BufferList {
   }
 
   endRecord(): void {
-    putU32(this.lengthSlab!, this.lengthAt, this.bytes - this.bodyStart);
-    this.lengthSlab = null;
+    this.lengthView!.setUint32(this.lengthAt, this.bytes - this.bodyStart, true);
+    this.lengthView = null;
     this.u8(END);
   }
 
@@ -173,13 +177,13 @@ class BufferList {
 export function encodeOps(ops: readonly HistoryOp[]): Buffer[] {
   const list = new BufferList();
   // Straight from where each message is kept (a ring's slab): no entry, no view per message.
-  const encodeMessage: MessageVisitor = (seq, opcode, ts, from, bytes, start, length) => {
+  const encodeMessage: MessageVisitor = (seq, opcode, ts, from, bytes, start, length, view) => {
     list.f64(seq);
     list.u8(opcode);
     list.f64(ts);
     list.text(from);
     list.u32(length);
-    list.raw(bytes, start, length);
+    list.raw(bytes, view, start, length);
   };
   for (const op of ops) {
     if (op.kind === 'drop') {

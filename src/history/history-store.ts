@@ -20,8 +20,12 @@ export interface StoredHistory {
   clean: boolean;
 }
 
-/** One message of a run, as it is kept: its payload is `bytes[start, start + length)`, to be copied or written now, not kept. */
-export type MessageVisitor = (seq: number, opcode: DataOpcode, ts: number, from: string, bytes: Buffer, start: number, length: number) => void;
+/**
+ * One message of a run, as it is kept: its payload is `bytes[start, start + length)`,
+ * to be copied or written now, not kept; `view`, a DataView over `bytes` when the
+ * keeper has one (a slab), else null.
+ */
+export type MessageVisitor = (seq: number, opcode: DataOpcode, ts: number, from: string, bytes: Buffer, start: number, length: number, view: DataView | null) => void;
 
 /**
  * A room's consecutive messages, read where they are kept (a log's ring), with no
@@ -45,7 +49,7 @@ export function runOf(entries: readonly HistoryEntry[]): MessageRun {
     length: entries.length,
     firstSeq: entries[0]?.seq ?? 0,
     forEach: (visit) => {
-      for (const e of entries) visit(e.seq, e.opcode, e.ts, e.from, e.payload, 0, e.payload.length);
+      for (const e of entries) visit(e.seq, e.opcode, e.ts, e.from, e.payload, 0, e.payload.length, null);
     },
     entries: () => [...entries],
   };

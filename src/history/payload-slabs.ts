@@ -18,6 +18,8 @@ const CLEAN_PER_SLAB = 4;
 
 export interface Slab {
   readonly bytes: Buffer;
+  /** Over `bytes`: what the history writer copies small payloads out through (history-log-records.ts). */
+  readonly view: DataView;
   /** Bytes appended so far. */
   end: number;
   /** Bytes still kept by some room. */
@@ -90,7 +92,8 @@ export class PayloadSlabs {
   private open(need: number, clean: boolean): Slab {
     const full = this.current;
     const size = Math.max(need, full === null ? Math.min(FIRST_SLAB_BYTES, this.slabBytes) : Math.min(this.slabBytes, 2 * full.bytes.length));
-    const slab: Slab = { bytes: Buffer.allocUnsafeSlow(size), end: 0, live: 0, owners: [], seqs: [] };
+    const bytes = Buffer.allocUnsafeSlow(size);
+    const slab: Slab = { bytes, view: new DataView(bytes.buffer, bytes.byteOffset, size), end: 0, live: 0, owners: [], seqs: [] };
     this.current = slab;
     if (full !== null && full.live > 0) {
       this.sealed.add(full);

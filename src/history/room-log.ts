@@ -240,8 +240,11 @@ export class RoomLog implements SlabOwner {
       const start = numbers[n + START]!;
       const lengthOpcode = numbers[n + LENGTH_OPCODE]!;
       const holder = refs[at * REFS_PER_SLOT + HOLDER];
-      const bytes = start >= 0 ? (holder as Slab).bytes : (holder as Buffer);
-      visit(this.oldest() + i, (lengthOpcode % 16) as DataOpcode, numbers[n + TS]!, refs[at * REFS_PER_SLOT + SENDER] as string, bytes, start >= 0 ? start : 0, Math.floor(lengthOpcode / 16));
+      const from = refs[at * REFS_PER_SLOT + SENDER] as string;
+      const seq = this.oldest() + i;
+      const length = Math.floor(lengthOpcode / 16);
+      if (start >= 0) visit(seq, (lengthOpcode % 16) as DataOpcode, numbers[n + TS]!, from, (holder as Slab).bytes, start, length, (holder as Slab).view);
+      else visit(seq, (lengthOpcode % 16) as DataOpcode, numbers[n + TS]!, from, holder as Buffer, 0, length, null);
     }
   }
 
