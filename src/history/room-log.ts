@@ -219,7 +219,8 @@ export class RoomLog implements SlabOwner {
     const firstSeq = this.oldest() + from;
     const length = this.count - from;
     const read = (): number => {
-      if (this.oldest() > firstSeq || this.last < firstSeq + length - 1) throw new Error('a history run was read after its ring moved on');
+      // Seqs only grow, so a run still whole has lost nothing at its start.
+      if (this.oldest() > firstSeq) throw new Error('a history run was read after its ring moved on');
       return firstSeq - this.oldest();
     };
     return {
@@ -231,36 +232,31 @@ export class RoomLog implements SlabOwner {
   }
 
   /** Visits `length` kept messages from the `from`-th, where they are kept. */
-  private visit(from: number, length: number, visit: MessageVisitor): void {
+  private visit(from: number, count: number, visit: MessageVisitor): void {
     const numbers = this.numbers;
     const refs = this.refs;
-    for (let i = from; i < from + length; i++) {
+    const first = this.oldest();
+    for (let i = from; i < from + count; i++) {
       const at = this.slot(i);
       const n = at * NUMBERS_PER_SLOT;
       const start = numbers[n + START]!;
       const lengthOpcode = numbers[n + LENGTH_OPCODE]!;
+      const opcode = (lengthOpcode % 16) as DataOpcode;
+      const payloadLength = Math.floor(lengthOpcode / 16);
+      const sender = refs[at * REFS_PER_SLOT + SENDER] as string;
       const holder = refs[at * REFS_PER_SLOT + HOLDER];
-      const from = refs[at * REFS_PER_SLOT + SENDER] as string;
-      const seq = this.oldest() + i;
-      const length = Math.floor(lengthOpcode / 16);
-      if (start >= 0) visit(seq, (lengthOpcode % 16) as DataOpcode, numbers[n + TS]!, from, (holder as Slab).bytes, start, length, (holder as Slab).view);
-      else visit(seq, (lengthOpcode % 16) as DataOpcode, numbers[n + TS]!, from, holder as Buffer, 0, length, null);
+      if (start >= 0) visit(first + i, opcode, numbers[n + TS]!, sender, (holder as Slab).bytes, start, payloadLength, (holder as Slab).view);
+      else visit(first + i, opcode, numbers[n + TS]!, sender, holder as Buffer, 0, payloadLength, null);
     }
   }
 
-  /** Entries `from`..the newest, made now. */
-  private slice(from: number, length = this.count - from): HistoryEntry[] {
+  /** Entries `from`..the newest (or `count` of them), made now. */
+  private slice(from: number, count = this.count - from): HistoryEntry[] {
     const out: HistoryEntry[] = [];
-    const first = this.oldest();
-    for (let i = from; i < from + length; i++) {
-      const n = this.slot(i) * NUMBERS_PER_SLOT;
-      const r = this.slot(i) * REFS_PER_SLOT;
-      const start = this.numbers[n + START]!;
-      const lengthOpcode = this.numbers[n + LENGTH_OPCODE]!;
-      const length = Math.floor(lengthOpcode / 16);
-      const payload = start >= 0 ? (this.refs[r + HOLDER] as Slab).bytes.subarray(start, start + length) : (this.refs[r + HOLDER] as Buffer);
-      out.push({ seq: first + i, opcode: (lengthOpcode % 16) as DataOpcode, from: this.refs[r + SENDER] as string, ts: this.numbers[n + TS]!, payload });
-    }
+    this.visit(from, count, (seq, opcode, ts, sender, bytes, start, length) => {
+      const payload = start === 0 && length === bytes.length ? bytes : bytes.subarray(start, start + length);
+      out.push({ seq, opcode, from: sender, ts, payload });
+    });
     return out;
   }
 
