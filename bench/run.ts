@@ -5,7 +5,10 @@
 // last section, the cluster scenarios (bench/lib/cluster-scenarios.ts: three
 // processes over Redis against Socket.IO), written to bench/cluster-results.json.
 //
-//   npm run bench -- [--rounds N] [--quick] [--only id,id] [--servers name,name] [--measure-ms MS] [--no-write]
+//   npm run bench -- [--rounds N] [--quick] [--only id,id] [--servers name,name] [--measure-ms MS] [--warmup-ms MS]
+//                    [--max-steal PCT] [--retakes N] [--no-write]
+//       a sample during which a hypervisor stole more than PCT% (default 5) of the machine's CPU is
+//       taken again, up to N times (default 2)
 //   npm run bench -- --only cluster   (or one-room,many-rooms: the cluster section only, as npm run bench:cluster)
 //   npm run bench -- --replot     (tables and chart again from bench/results.json and bench/cluster-results.json)
 //   BENCH_VARIANTS='name:VAR=value:VAR=value,…' npm run bench -- --servers rooms,name,…
