@@ -24,8 +24,10 @@ export interface RoomsClientOptions {
   /**
    * Asked when a connection closes (1006) before it ever opened: answered means
    * the server refused the join (a `refused` event, no retry); no answer means it
-   * could not be reached (retry with backoff). Default: http(s)://HOST/healthz of
-   * `url`; null never asks (every such failure is retried).
+   * could not be reached (retry with backoff). After a welcome it takes two such
+   * answered failures in a row (a server that restarted may answer by the time it
+   * is asked). Default: http(s)://HOST/healthz of `url`; null never asks (every
+   * such failure is retried).
    */
   healthUrl?: string | null;
 }

@@ -35,6 +35,8 @@ export class RoomsClient {
     this.lastSeq = 0;
     this.welcomed = false;
     this.everWelcomed = false;
+    /** A reconnect was once not opened while /healthz answered: the next such one is a refusal. */
+    this.refusedOnce = false;
     this.attempt = 0;
     this.retryTimer = 0;
     /** seq of the welcome: messages up to it were replayed (missed or history), later ones are live. */
@@ -137,7 +139,18 @@ export class RoomsClient {
     const reachable = await this.serverReachable();
     // Left, or connecting again, meanwhile: that attempt's answer is old news.
     if (generation !== this.generation || this.state === 'idle') return;
-    if (!reachable) return this.closed(event, true, false, false);
+    if (!reachable) {
+      this.refusedOnce = false;
+      return this.closed(event, true, false, false);
+    }
+    // A reconnect that failed while the server restarted can find /healthz answering by the time it asks:
+    // the server came up after this attempt, it did not refuse it. A refusal is refused again, so after a
+    // welcome it takes two never-opened attempts in a row, with the server answering, to count as one.
+    if (this.everWelcomed && !this.refusedOnce) {
+      this.refusedOnce = true;
+      return this.closed(event, true, false, false);
+    }
+    this.refusedOnce = false;
     this.closed(event, false, true, false);
     this.emit('refused', { credentialOffered, reconnect: this.everWelcomed });
   }
@@ -271,6 +284,7 @@ export class RoomsClient {
         this.welcomed = true;
         const again = this.everWelcomed;
         this.everWelcomed = true;
+        this.refusedOnce = false;
         this.attempt = 0;
         this.setState('open');
         this.emit('welcome', {

@@ -149,6 +149,29 @@ test('server down: a connection that never opened is retried (no answer from /he
   assert.is(await state('patient'), 'closed');
 });
 
+test('a reconnect that failed while the server restarted is not taken for a refusal when /healthz answers by then', async () => {
+  await page.evaluate(`window.t.clients.patient.close()`);
+  await page.evaluate(`window.t.make('restart', { room: 'open-${Date.now().toString(36)}', name: 'flo', backoff: { baseMs: 200, maxMs: 400 } })`);
+  await waitEvent('restart', 'welcome');
+  const port = server.port;
+  // The race, pinned: the first /healthz asked after a failed attempt answers (the server is "back"), the
+  // later ones do not (it is still down) until it really is back.
+  let healthAsked = 0;
+  await page.route('**/healthz', (route) => (++healthAsked === 1 ? route.fulfill({ status: 200, contentType: 'application/json', body: '{}' }) : route.abort()));
+  await server.stop();
+  await eventually(async () => {
+    if (healthAsked < 2) throw new Error(`/healthz asked ${healthAsked} times`);
+  }, 10_000, 'two failed reconnects');
+  assert.is((await events('restart', 'refused')).length, 0, 'the answering /healthz was not taken for a refusal');
+  await page.unroute('**/healthz');
+  server = await startServer({ port, dataDir });
+  await eventually(async () => {
+    if ((await events('restart', 'welcome')).length < 2) throw new Error('not back yet');
+  }, 10_000, 'the client to rejoin');
+  assert.is(await state('restart'), 'open');
+  assert.is((await events('restart', 'refused')).length, 0);
+});
+
 test('the page logged no script errors', () => {
   assert.equal(errors, []);
 });
