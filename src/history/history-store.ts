@@ -29,7 +29,7 @@ export type MessageVisitor = (seq: number, opcode: DataOpcode, ts: number, from:
 
 /**
  * A room's consecutive messages, read where they are kept (a log's ring), with no
- * object made per message: the grouped write every 50 ms and each compaction
+ * object made per message: each grouped write and each compaction
  * encode them straight from there. A run read from a ring holds only until the
  * relay appends again, so a store reads it before its first await.
  */
